@@ -1,0 +1,35 @@
+# Development tasks. `make setup` builds .venv with every package editable; `make test` runs every test.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Every connector directory (the shared cores are installed with them, as their path dependency).
+CONNECTORS := $(filter-out %-core,$(wildcard sources/source-* destinations/destination-*))
+CORES      := $(wildcard sources/source-core destinations/destination-core)
+
+.PHONY: setup test lint bench pg-test-setup clean
+
+setup: $(BIN)/activate
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(addprefix -e ,$(CONNECTORS)) -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps $(addprefix -e ,$(CORES))
+	$(BIN)/pip check
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/pytest
+
+bench:
+	$(BIN)/python bench/source_postgres.py
+
+# Password (scram) and TLS on the local PostgreSQL, for the tests that need them (root, idempotent).
+pg-test-setup:
+	bash scripts/pg-test-setup.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,96 @@
+"""Run a batch source under the Airbyte CLI contract.
+
+`spec`, `check` and `discover` go through airbyte-cdk's entrypoint unchanged. `read` does what the CDK's
+entrypoint does (config validation against the spec, secret masking, catalog and state parsing,
+`sourceStats.recordCount` on every STATE), except that a source may yield `Records` (an Arrow batch and its
+encoder) besides ordinary messages: those are encoded in one vectorized pass and written as one block.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections import defaultdict, deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+from airbyte_cdk.entrypoint import AirbyteEntrypoint
+from airbyte_cdk.logger import PRINT_BUFFER
+from airbyte_cdk.models import AirbyteMessage, ConfiguredAirbyteCatalog
+from airbyte_cdk.sources import Source
+from airbyte_cdk.sources.connector_state_manager import HashableStreamDescriptor
+
+from source_core.emit import RecordEncoder, as_bytes
+
+
+@dataclass(frozen=True)
+class Records:
+    """Records of one stream as an Arrow batch; the launcher (or the SQLFlow bridge) consumes it whole."""
+
+    encoder: RecordEncoder
+    batch: pa.RecordBatch
+
+
+class BatchSource(Source):
+    """A CDK `Source` whose `read` yields `Records` as well as `AirbyteMessage`s."""
+
+    def read(  # type: ignore[override]
+        self, logger: Any, config: dict[str, Any], catalog: ConfiguredAirbyteCatalog, state: Any = None
+    ) -> Iterator[AirbyteMessage | Records]:
+        raise NotImplementedError
+
+
+def _encode(records: Records, emitted_at: int) -> memoryview:
+    return as_bytes(records.encoder.encode(records.batch, emitted_at))
+
+
+def write_messages(messages: Iterable[AirbyteMessage | Records], out: BinaryIO, threads: int = 2) -> None:
+    """Serialize a read to `out`, counting records per stream into each STATE's `sourceStats`.
+
+    Batches are encoded on a small thread pool (pyarrow kernels release the GIL) while the source fetches
+    the next ones; output is written strictly in the order the source produced it.
+    """
+    counts: defaultdict[HashableStreamDescriptor, float] = defaultdict(float)
+    pending: deque[Future[memoryview] | bytes] = deque()
+
+    def write(block: Future[memoryview] | bytes) -> None:
+        sys.stdout.flush()  # log lines written through the text layer must come first
+        out.write(block.result() if isinstance(block, Future) else block)
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="encode") as pool:
+        for message in messages:
+            if isinstance(message, Records):
+                encoder = message.encoder
+                counts[HashableStreamDescriptor(name=encoder.stream, namespace=encoder.namespace)] += len(message.batch)
+                pending.append(pool.submit(_encode, message, int(time.time() * 1000)))
+            else:
+                message = AirbyteEntrypoint.handle_record_counts(message, counts)
+                pending.append((AirbyteEntrypoint.airbyte_message_to_string(message) + "\n").encode())
+            while pending and (len(pending) > threads or not isinstance(pending[0], Future) or pending[0].done()):
+                write(pending.popleft())
+        while pending:
+            write(pending.popleft())
+    out.flush()
+
+
+def launch(source: BatchSource, args: list[str]) -> None:
+    entrypoint = AirbyteEntrypoint(source)
+    parsed = entrypoint.parse_args(args)
+    if parsed.command != "read":
+        with PRINT_BUFFER:  # as airbyte_cdk.entrypoint.launch does
+            for message in entrypoint.run(parsed):
+                print(f"{message}\n", end="")
+        return
+    spec = source.spec(entrypoint.logger)
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as temp_dir:
+        config = source.configure(source.read_config(parsed.config), temp_dir)
+        entrypoint.set_up_secret_filter(config, spec.connectionSpecification)
+        if source.check_config_against_spec:
+            entrypoint.validate_connection(spec, config)
+        catalog = source.read_catalog(parsed.catalog)
+        state = source.read_state(parsed.state)
+        write_messages(source.read(entrypoint.logger, config, catalog, state), sys.stdout.buffer)

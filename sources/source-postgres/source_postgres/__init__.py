@@ -1,0 +1,3 @@
+from source_postgres.source import SourcePostgres
+
+__all__ = ["SourcePostgres"]

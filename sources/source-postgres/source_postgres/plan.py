@@ -1,0 +1,193 @@
+"""How one configured stream is read: which columns, in which order, and how its STATE maps to a position.
+
+The order is what makes a read resumable: the primary key for full refresh (or the physical row address,
+ctid, for tables without one), and cursor then primary key for incremental. A STATE holds the position of
+the last emitted row in that order; the next read continues strictly after it.
+
+Values of a position travel as text in PostgreSQL's own output format (which casts back exactly) and reach
+the server only as bound parameters: the streamed query reads them with current_setting().
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import sql
+
+from source_core.emit import Kind
+from source_postgres.catalog import PgColumn, Relation
+from source_postgres.config import config_error
+from source_postgres.types import ORDERABLE_CATEGORIES, select_expression
+
+FULL_REFRESH_DONE = "__ab_full_refresh_sync_complete"
+_SETTING = "airbyte.p{}"
+# Kinds whose Arrow value is already the exact text (or integer) PostgreSQL casts back; others get a
+# hidden `CAST(column AS text)` select column for their position.
+_EXACT_KINDS = {Kind.INTEGER, Kind.STRING, Kind.DECIMAL}
+
+
+@dataclass(frozen=True)
+class OrderColumn:
+    name: str  # column name, or "ctid"
+    field: str  # the batch field holding its position value
+    expression: sql.Composable
+    type: sql.Composable  # the type the position text is cast back to
+    hidden: bool  # selected only for the position
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    relation: Relation
+    columns: tuple[PgColumn, ...]
+    order: tuple[OrderColumn, ...]
+    cursor: str | None  # incremental when set
+    unique: bool  # every row has its own position: a STATE may follow any row
+
+    @property
+    def physical(self) -> bool:
+        """Ordered by row address: read in heap order without ORDER BY (a seq or TID range scan)."""
+        return bool(self.order) and self.order[0].name == "ctid"
+
+    @property
+    def data_fields(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def query(self, resume_from: int) -> sql.Composed:
+        """SELECT for this stream, continuing after a position of `resume_from` leading order columns."""
+        rel = sql.Identifier(self.relation.schema, self.relation.name)
+        select = [
+            sql.SQL("{} AS {}").format(select_expression(sql.Identifier(c.name), c.how), sql.Identifier(c.name))
+            for c in self.columns
+        ]
+        select += [
+            sql.SQL("CAST({} AS text) AS {}").format(o.expression, sql.Identifier(o.field))
+            for o in self.order
+            if o.hidden
+        ]
+        where: list[sql.Composable] = []
+        if self.cursor is not None:
+            where.append(sql.SQL("{} IS NOT NULL").format(sql.Identifier(self.cursor)))
+        if resume_from:
+            lead = self.order[:resume_from]
+            values = [
+                sql.SQL("CAST(current_setting({}) AS {})").format(sql.Literal(_SETTING.format(i)), o.type)
+                for i, o in enumerate(lead)
+            ]
+            where.append(
+                sql.SQL("({}) > ({})").format(
+                    sql.SQL(", ").join(o.expression for o in lead), sql.SQL(", ").join(values)
+                )
+            )
+        query = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(select) if select else sql.SQL("NULL"), rel)
+        if where:
+            query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where)
+        if self.order and not self.physical:
+            query += sql.SQL(" ORDER BY ") + sql.SQL(", ").join(o.expression for o in self.order)
+        return query
+
+    @staticmethod
+    def settings(position: list[Any]) -> dict[str, str]:
+        return {_SETTING.format(i): str(value) for i, value in enumerate(position)}
+
+    # -- STATE <-> position ------------------------------------------------------------------------------
+    def state(self, position: list[Any] | None) -> dict[str, Any]:
+        if self.cursor is None:
+            if position is None:
+                return {FULL_REFRESH_DONE: True}
+            return (
+                {"ctid": position[0]} if self.physical else {"key": dict(zip(self._key_names, position, strict=True))}
+            )
+        state: dict[str, Any] = {"cursor_field": [self.cursor], "cursor": position[0] if position else None}
+        if position and len(position) > 1:
+            state["key"] = dict(zip(self._key_names, position[1:], strict=True))
+        return state
+
+    @property
+    def _key_names(self) -> list[str]:
+        names = [o.name for o in self.order]
+        return names[1:] if self.cursor is not None else names
+
+    def position(self, state: dict[str, Any] | None, logger: logging.Logger) -> list[Any] | None:
+        """Where a read starting from `state` continues (None: from the start)."""
+        if not state:
+            return None
+        where = f"{self.relation.schema}.{self.relation.name}"
+        if self.cursor is None:
+            if FULL_REFRESH_DONE in state:
+                return None
+            if self.physical and "ctid" in state:
+                return [state["ctid"]]
+            if not self.physical and list(state.get("key") or {}) == self._key_names and self._key_names:
+                return list(state["key"].values())
+            logger.warning(f"{where}: the saved state does not fit a full refresh of this table; reading it whole.")
+            return None
+        if state.get("cursor_field") != [self.cursor]:
+            logger.warning(
+                f"{where}: the saved state is for cursor {state.get('cursor_field')}, not [{self.cursor}]; "
+                "reading it whole."
+            )
+            return None
+        if state.get("cursor") is None:
+            return None
+        key = state.get("key")
+        if key and list(key) == self._key_names:
+            return [state["cursor"], *key.values()]
+        return [state["cursor"]]
+
+
+def _order_column(relation: Relation, column: PgColumn, taken: set[str]) -> OrderColumn:
+    hidden = column.how.kind not in _EXACT_KINDS
+    field = column.name
+    if hidden:
+        field = "_ab_position_" + column.name
+        while field in taken:
+            field = "_" + field
+        taken.add(field)
+    return OrderColumn(
+        column.name, field, sql.Identifier(column.name), sql.Identifier(column.type.schema, column.type.name), hidden
+    )
+
+
+def plan_stream(
+    relation: Relation, selected: list[str] | None, cursor: str | None, primary_key: list[str] | None
+) -> ReadPlan:
+    """Validate a configured stream against the table as it is now, and decide how to read it."""
+    where = f"{relation.schema}.{relation.name}"
+    names = [c.name for c in relation.columns]
+    if selected is not None:
+        missing = [n for n in selected if n not in names]
+        if missing:
+            raise config_error(
+                f"Columns {missing} of stream {where} are not in the table any more (or not readable): "
+                "run discover again and update the configured catalog."
+            )
+    columns = tuple(c for c in relation.columns if selected is None or c.name in selected)
+    key = list(primary_key or relation.primary_key)
+    for name in key:
+        if relation.column(name) is None:
+            raise config_error(
+                f"Primary key column {name!r} of stream {where} does not exist: fix the catalog's primary_key."
+            )
+    taken = set(names)
+    order: list[OrderColumn] = []
+    if cursor is not None:
+        column = relation.column(cursor)
+        if column is None:
+            raise config_error(f"Cursor column {cursor!r} does not exist in {where}: choose another cursor_field.")
+        if column.type.category not in ORDERABLE_CATEGORIES or column.type.element is not None:
+            raise config_error(
+                f"Cursor column {cursor!r} of {where} has type {column.type.name}, which cannot be a cursor: "
+                "use a number, date, timestamp, text or uuid column."
+            )
+        order.append(_order_column(relation, column, taken))
+    order += [_order_column(relation, relation.column(k), taken) for k in key if k != cursor]
+    unique = bool(key) or (cursor is not None and cursor in key)
+    if cursor is None and not key and relation.has_ctid:
+        field = "_ab_ctid"
+        while field in taken:
+            field = "_" + field
+        order.append(OrderColumn("ctid", field, sql.SQL("ctid"), sql.Identifier("pg_catalog", "tid"), True))
+        unique = True
+    return ReadPlan(relation, columns, tuple(order), cursor, unique)
