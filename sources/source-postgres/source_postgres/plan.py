@@ -19,7 +19,7 @@ from psycopg import sql
 from source_core.emit import Kind
 from source_postgres.catalog import PgColumn, Relation
 from source_postgres.config import config_error
-from source_postgres.types import ORDERABLE_CATEGORIES, select_expression
+from source_postgres.types import orderable, select_expression
 
 FULL_REFRESH_DONE = "__ab_full_refresh_sync_complete"
 _SETTING = "airbyte.p{}"
@@ -176,7 +176,7 @@ def plan_stream(
         column = relation.column(cursor)
         if column is None:
             raise config_error(f"Cursor column {cursor!r} does not exist in {where}: choose another cursor_field.")
-        if column.type.category not in ORDERABLE_CATEGORIES or column.type.element is not None:
+        if not orderable(column.type):
             raise config_error(
                 f"Cursor column {cursor!r} of {where} has type {column.type.name}, which cannot be a cursor: "
                 "use a number, date, timestamp, text or uuid column."

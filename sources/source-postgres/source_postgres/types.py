@@ -69,7 +69,13 @@ _BASE: dict[str, Mapping] = {
 _AS_TEXT = Mapping(Kind.STRING, _STRING, "text")  # enums, inet, cidr, macaddr, bit, xml, ranges, ...
 
 # Types a cursor may use: their order is meaningful and their text form casts back exactly.
-ORDERABLE_CATEGORIES = {"N", "D", "S", "U", "E", "T"}  # numeric, datetime, string, uuid(user), enum, timespan
+_ORDERABLE_CATEGORIES = {"N", "D", "S", "E", "T"}  # numeric, datetime, string, enum, timespan
+
+
+def orderable(pg_type: PgType) -> bool:
+    if pg_type.element is not None:
+        return False
+    return pg_type.category in _ORDERABLE_CATEGORIES or (pg_type.schema, pg_type.name) == ("pg_catalog", "uuid")
 
 
 def mapping(pg_type: PgType) -> Mapping:

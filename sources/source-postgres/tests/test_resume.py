@@ -1,0 +1,208 @@
+"""Interrupted reads resume exactly: from every emitted STATE, after SIGKILL, and across dropped connections."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from .conftest import Run, parse, state_list
+
+# name -> (CREATE TABLE body, INSERT SELECT over generate_series(1, n) g)
+TABLES = {
+    "int_key": ("id bigint PRIMARY KEY, day date, v text", "g, DATE '2024-01-01' + g / 10, 'v' || g"),
+    "composite_key": (
+        "region text, id int, day date, v text, PRIMARY KEY (region, id)",
+        "'r' || (g %% 3), g, DATE '2024-01-01' + g / 10, 'v' || g",
+    ),
+    "no_key": ("id bigint, day date, v text", "g, DATE '2024-01-01' + g / 10, 'v' || g"),
+    # 300 bytes a row: 300,000 rows are far more than the driver and the pipe buffer hold at once
+    "wide": ("id bigint PRIMARY KEY, v text", "g, repeat('x', 300)"),
+}
+
+
+def create(pg: psycopg.Connection, schema: str, kind: str, rows: int) -> None:
+    body, values = TABLES[kind]
+    pg.execute(sql.SQL(f"CREATE TABLE {{}} ({body})").format(sql.Identifier(schema, kind)))
+    pg.execute(
+        sql.SQL(f"INSERT INTO {{}} SELECT {values} FROM generate_series(1, %s) g").format(sql.Identifier(schema, kind)),
+        (rows,),
+    )
+    pg.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(schema, kind)))
+
+
+def ids(run: Run) -> list[int]:
+    return [d["id"] for d in run.data]
+
+
+def records_after_each_state(run: Run) -> list[tuple[dict[str, Any], list[int]]]:
+    """(state, ids of the records that came after it in this run) for every STATE of the run."""
+    out, seen = [], []
+    for message in run.messages:
+        if message["type"] == "RECORD":
+            seen.append(message["record"]["data"]["id"])
+        elif message["type"] == "STATE":
+            out.append((message["state"], len(seen)))
+    return [(state, seen[at:]) for state, at in out]
+
+
+SCENARIOS = {
+    "full refresh by primary key": ("int_key", {}),
+    "full refresh by composite key": ("composite_key", {}),
+    "full refresh by ctid": ("no_key", {}),
+    "incremental, ties at the cursor, with key": ("int_key", {"sync_mode": "incremental", "cursor_field": ["day"]}),
+    "incremental, ties at the cursor, no key": ("no_key", {"sync_mode": "incremental", "cursor_field": ["day"]}),
+}
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_a_read_resumed_from_any_state_returns_exactly_the_rest(pg, schema, config, connector, scenario):
+    kind, settings = SCENARIOS[scenario]
+    create(pg, schema, kind, 200)
+    config["checkpoint_interval_rows"] = 17  # states fall in the middle of the 10-row runs of equal `day`
+    catalog = connector.catalog(config, **settings)
+    full = connector.run("read", config, catalog)
+    assert full.exit_code == 0, full.stdout[-2000:]
+    assert sorted(ids(full)) == list(range(1, 201))
+
+    checkpoints = records_after_each_state(full)
+    assert len(checkpoints) >= 10
+    for state, rest in checkpoints:
+        if "__ab_full_refresh_sync_complete" in state["stream"]["stream_state"]:
+            rest = ids(full)  # a finished full refresh starts over next time
+        resumed = connector.run("read", config, catalog, state=state_list(state))
+        assert resumed.exit_code == 0, resumed.stdout[-2000:]
+        assert ids(resumed) == rest, f"from {state['stream']['stream_state']}"
+
+
+def test_checkpoints_without_a_key_fall_only_between_cursor_values(pg, schema, config, connector):
+    create(pg, schema, "no_key", 200)
+    config["checkpoint_interval_rows"] = 7
+    run = connector.run("read", config, connector.catalog(config, sync_mode="incremental", cursor_field=["day"]))
+    days = [d["day"] for d in run.data]
+    checkpoints = records_after_each_state(run)[:-1]
+    assert len(checkpoints) >= 10
+    for state, rest in checkpoints:
+        emitted = len(days) - len(rest)
+        assert days[emitted - 1] != days[emitted], "a STATE split rows sharing one cursor value"
+        assert state["stream"]["stream_state"]["cursor"] == days[emitted - 1]
+
+
+def read_until_states(command: list[str], states: int) -> tuple[subprocess.Popen, list[str]]:
+    """Start a read and return it, with its stdout lines, once it has printed `states` STATE messages."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    lines, seen = [], 0
+    while seen < states:
+        line = process.stdout.readline().decode()  # binary readline shares its buffer with a later read()
+        assert line, "the read ended before printing enough states"
+        lines.append(line)
+        seen += line.startswith('{"type":"STATE"')
+    return process, lines
+
+
+@pytest.mark.parametrize(
+    "settings", [{}, {"sync_mode": "incremental", "cursor_field": ["day"]}], ids=["full_refresh", "incremental"]
+)
+def test_a_killed_read_resumes_from_its_last_state_without_loss_or_duplicates(pg, schema, config, connector, settings):
+    create(pg, schema, "no_key", 300_000)
+    config["checkpoint_interval_rows"] = 5000
+    catalog = connector.catalog(config, **settings)
+    process, lines = read_until_states(connector.command("read", config, catalog), 4)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    before = parse("".join(lines), "", 0)
+    last_state = before.states[-1]
+    # records printed before the last STATE are delivered; anything after it is discarded, as a platform would
+    cut = max(i for i, m in enumerate(before.messages) if m["type"] == "STATE")
+    delivered = [m["record"]["data"]["id"] for m in before.messages[:cut] if m["type"] == "RECORD"]
+    assert 0 < len(delivered) < 300_000
+
+    resumed = connector.run("read", config, catalog, state=state_list(last_state))
+    assert resumed.exit_code == 0, resumed.stdout[-2000:]
+    together = Counter(delivered + ids(resumed))
+    assert set(together) == set(range(1, 300_001))
+    assert max(together.values()) == 1
+
+
+def terminate(pg: psycopg.Connection, application_name: str) -> int:
+    return pg.execute(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s",
+        (application_name,),
+    ).fetchone()[0]
+
+
+def test_a_dropped_connection_is_retried_from_the_last_emitted_row(pg, schema, config, connector):
+    create(pg, schema, "wide", 300_000)
+    name = f"resume-{uuid.uuid4().hex[:8]}"
+    config.update(checkpoint_interval_rows=5000, connection_parameters=f"application_name={name}")
+    command = connector.command("read", config, connector.catalog(config))
+    process, lines = read_until_states(command, 1)
+    time.sleep(0.5)  # the read is now blocked writing to our pipe, in the middle of its COPY
+    assert terminate(pg, name) == 1
+    rest = process.stdout.read()  # not communicate(timeout=...): it would skip what readline() buffered
+    process.wait(timeout=120)
+    run = parse("".join(lines) + rest.decode(), "", process.returncode)
+
+    assert run.exit_code == 0, run.stdout[-3000:]
+    assert ids(run) == list(range(1, 300_001))
+    warnings = [m["log"]["message"] for m in run.of("LOG") if m["log"]["level"] == "WARN"]
+    assert any("connection lost" in w and "retry 1/" in w for w in warnings), warnings
+
+
+def test_when_retries_run_out_the_read_ends_with_a_transient_error_and_its_states_hold(pg, schema, config, connector):
+    create(pg, schema, "wide", 300_000)
+    name = f"flaky-{uuid.uuid4().hex[:8]}"
+    config.update(
+        checkpoint_interval_rows=2000, connection_parameters=f"application_name={name}", max_connection_retries=2
+    )
+    catalog = connector.catalog(config)
+    process = subprocess.Popen(connector.command("read", config, catalog), stdout=subprocess.PIPE, text=True)
+    stop = threading.Event()
+
+    def keep_killing() -> None:
+        with psycopg.connect(pg.info.dsn, autocommit=True) as killer:
+            while not stop.is_set():
+                terminate(killer, name)
+                time.sleep(0.02)
+
+    killer = threading.Thread(target=keep_killing)
+    killer.start()
+    try:
+        out, _ = process.communicate(timeout=120)
+    finally:
+        stop.set()
+        killer.join()
+    run = parse(out, "", process.returncode)
+    assert run.exit_code != 0
+    assert run.errors[0]["failure_type"] == "transient_error"
+    assert "gave up" in run.errors[0]["message"]
+    assert len(ids(run)) == len(set(ids(run)))  # retries continued after the last emitted row
+    if run.states:
+        resumed = connector.run("read", config, catalog, state=state_list(run.states[-1]))
+        cut = max(i for i, m in enumerate(run.messages) if m["type"] == "STATE")
+        delivered = [m["record"]["data"]["id"] for m in run.messages[:cut] if m["type"] == "RECORD"]
+        assert sorted(delivered + ids(resumed)) == list(range(1, 300_001))
+
+
+def test_state_file_round_trips_through_json(pg, schema, config, connector):
+    """A state written by one run is read back by the next exactly as the platform would store it."""
+    create(pg, schema, "composite_key", 30)
+    config["checkpoint_interval_rows"] = 10
+    run = connector.run("read", config, connector.catalog(config))
+    stored = json.loads(json.dumps(state_list(run.states[0])))
+    tenth = pg.execute(
+        sql.SQL("SELECT region, id FROM {} ORDER BY region, id OFFSET 9 LIMIT 1").format(
+            sql.Identifier(schema, "composite_key")
+        )
+    ).fetchone()
+    assert stored[0]["stream"]["stream_state"] == {"key": {"region": tenth[0], "id": tenth[1]}}
