@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 CONNECTORS := $(filter-out %-core,$(wildcard sources/source-* destinations/destination-*))
 CORES      := $(wildcard sources/source-core destinations/destination-core)
 
-.PHONY: setup test lint bench pg-test-setup clean
+.PHONY: setup demo test lint bench pg-test-setup clean
 
 setup: $(BIN)/activate
 	$(BIN)/pip install --quiet --upgrade pip
@@ -16,6 +16,10 @@ setup: $(BIN)/activate
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
+
+# Seed a sample schema in the local PostgreSQL and sync it with source-postgres (spec, check, discover, read).
+demo:
+	VENV=$(VENV) bash scripts/demo.sh
 
 lint:
 	$(BIN)/ruff check .
