@@ -33,7 +33,7 @@ bench:
 
 # Password (scram) and TLS on the local PostgreSQL, for the tests that need them (root, idempotent).
 pg-test-setup:
-	bash scripts/pg-test-setup.sh
+	bash scripts/pg-test-auth.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -24,6 +24,7 @@ from airbyte_cdk.models import AirbyteMessage, ConfiguredAirbyteCatalog
 from airbyte_cdk.sources import Source
 from airbyte_cdk.sources.connector_state_manager import HashableStreamDescriptor
 
+from source_core.config import validate_config
 from source_core.emit import RecordEncoder, as_bytes
 
 
@@ -77,8 +78,16 @@ def write_messages(messages: Iterable[AirbyteMessage | Records], out: BinaryIO, 
     out.flush()
 
 
+class Entrypoint(AirbyteEntrypoint):
+    """The CDK's entrypoint, with config errors that name the field at fault."""
+
+    @staticmethod
+    def validate_connection(source_spec: Any, config: Any) -> None:
+        validate_config(source_spec, config)
+
+
 def launch(source: BatchSource, args: list[str]) -> None:
-    entrypoint = AirbyteEntrypoint(source)
+    entrypoint = Entrypoint(source)
     parsed = entrypoint.parse_args(args)
     if parsed.command != "read":
         with PRINT_BUFFER:  # as airbyte_cdk.entrypoint.launch does

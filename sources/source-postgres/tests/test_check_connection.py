@@ -1,0 +1,148 @@
+"""`check` against the real server: success, and a precise FAILED status (exit 0) for each way it can go wrong.
+
+Needs `make pg-test-setup` (scram password auth for role pwuser and TLS with a localhost certificate).
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+PWUSER, PASSWORD = "pwuser", "pwuser-secret-9"
+SERVER_CERT = Path("/etc/postgresql-test-tls/server.crt")
+
+
+@pytest.fixture(scope="module")
+def tls_and_passwords(admin_dsn: str) -> str:
+    """The server certificate (PEM); fails when the server has no TLS or no scram user."""
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        ssl = conn.execute("SHOW ssl").fetchone()[0]
+        has_user = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (PWUSER,)).fetchone()
+    if ssl != "on" or not has_user or not SERVER_CERT.exists():
+        pytest.fail("the server needs password auth and TLS: run `make pg-test-setup` (as root) first", pytrace=False)
+    return SERVER_CERT.read_text()
+
+
+@pytest.fixture
+def pw_config(config: dict, schema: str, pg: psycopg.Connection, tls_and_passwords: str) -> dict:
+    pg.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), sql.Identifier(PWUSER)))
+    pg.execute(sql.SQL("CREATE TABLE {} (id int)").format(sql.Identifier(schema, "t")))
+    pg.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(schema, "t"), sql.Identifier(PWUSER)))
+    return config | {"username": PWUSER, "password": PASSWORD}
+
+
+@pytest.fixture
+def role(pg: psycopg.Connection):
+    """A throwaway login role (trust auth over 127.0.0.1), dropped afterwards."""
+    name = f"r_{uuid.uuid4().hex[:8]}"
+    pg.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
+    yield name
+    pg.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+    pg.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
+def status(run) -> dict:
+    (only,) = [m["connectionStatus"] for m in run.of("CONNECTION_STATUS")]
+    return only
+
+
+def failed(run, *words: str) -> str:
+    assert run.exit_code == 0, run.stdout + run.stderr
+    result = status(run)
+    assert result["status"] == "FAILED"
+    for word in words:
+        assert word.lower() in result["message"].lower(), result["message"]
+    return result["message"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_valid_config_succeeds(connector, pw_config):
+    run = connector.run("check", pw_config)
+    assert run.exit_code == 0
+    assert status(run) == {"status": "SUCCEEDED"}
+    assert PASSWORD not in run.stdout + run.stderr
+
+
+def test_wrong_password(connector, pw_config):
+    run = connector.run("check", pw_config | {"password": "not-the-password"})
+    failed(run, "Authentication failed", PWUSER)
+    assert "not-the-password" not in run.stdout + run.stderr
+
+
+def test_unknown_host(connector, config):
+    failed(connector.run("check", config | {"host": "no-such-host.invalid"}), "Unknown host", "no-such-host.invalid")
+
+
+def test_refused_port(connector, config):
+    port = free_port()
+    failed(connector.run("check", config | {"port": port}), "connection refused", str(port))
+
+
+def test_missing_database(connector, config):
+    failed(connector.run("check", config | {"database": "no_such_db_x"}), "Database 'no_such_db_x' does not exist")
+
+
+def test_missing_schema(connector, config):
+    failed(
+        connector.run("check", config | {"schemas": ["no_such_schema_x"]}), "Schema 'no_such_schema_x' does not exist"
+    )
+
+
+def test_no_usage_on_schema(connector, config, schema, role):
+    failed(connector.run("check", config | {"username": role}), "USAGE", schema)
+
+
+def test_no_select_on_any_table(connector, config, schema, role, pg):
+    pg.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), sql.Identifier(role)))
+    pg.execute(sql.SQL("CREATE TABLE {} (id int)").format(sql.Identifier(schema, "secret")))
+    failed(connector.run("check", config | {"username": role}), "SELECT", schema)
+    pg.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(schema, "secret"), sql.Identifier(role)))
+    assert status(connector.run("check", config | {"username": role}))["status"] == "SUCCEEDED"
+
+
+def test_bad_extra_connection_parameter(connector, config):
+    failed(connector.run("check", config | {"connection_parameters": "no_such_option=1"}), "connection_parameters")
+
+
+def test_tls_required_connects_encrypted(connector, pw_config):
+    run = connector.run("check", pw_config | {"ssl_mode": "require"})
+    assert status(run) == {"status": "SUCCEEDED"}
+
+
+def test_tls_verify_full_with_the_server_ca(connector, pw_config, tls_and_passwords):
+    config = pw_config | {"host": "localhost", "ssl_mode": "verify-full", "ssl_ca_certificate": tls_and_passwords}
+    assert status(connector.run("check", config)) == {"status": "SUCCEEDED"}
+
+
+def test_tls_verify_full_with_another_ca_fails(connector, pw_config, tmp_path):
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other",
+         "-keyout", str(tmp_path / "k.pem"), "-out", str(tmp_path / "c.pem")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    config = pw_config | {
+        "host": "localhost",
+        "ssl_mode": "verify-full",
+        "ssl_ca_certificate": (tmp_path / "c.pem").read_text(),
+    }
+    failed(connector.run("check", config), "TLS", "verify-full")
+
+
+def test_verify_ca_without_a_certificate_is_a_config_failure(connector, config):
+    failed(connector.run("check", config | {"ssl_mode": "verify-ca"}), "ssl_ca_certificate")
+
+
+def test_malformed_config_fails_the_check(connector, config):
+    run = connector.run("check", config | {"port": "not a number"})
+    failed(run, "port")
