@@ -29,7 +29,7 @@ test: lint
 	$(BIN)/pytest
 
 bench:
-	$(BIN)/python bench/source_postgres.py
+	$(BIN)/python bench/read_postgres.py
 
 # Password (scram) and TLS on the local PostgreSQL, for the tests that need them (root, idempotent).
 pg-test-setup:

@@ -176,8 +176,8 @@ def _timestamps(values: pa.Array, zone_suffix: str) -> tuple[pa.Array, pa.Array]
     shifted = pc.subtract(micros, _lit(_MIN_DAY * _US_PER_DAY))
     days = pc.divide(shifted, _lit(_US_PER_DAY))
     valid = pc.and_(pc.greater_equal(shifted, _lit(0)), _in_day_range(pc.add(days, _lit(_MIN_DAY))))
-    days = pc.if_else(valid, days, _lit(-_MIN_DAY))
-    clock = pc.subtract(pc.if_else(valid, shifted, _lit(0)), pc.multiply(days, _lit(_US_PER_DAY)))
+    clock = pc.if_else(valid, pc.subtract(shifted, pc.multiply(days, _lit(_US_PER_DAY))), _lit(0))
+    days = pc.if_else(valid, days, _lit(-_MIN_DAY))  # invalid rows format as 1970-01-01 and are nulled after
     text = pc.binary_join_element_wise(
         _lit('"'),
         _days(pc.cast(pc.add(days, _lit(_MIN_DAY)), pa.int32())),
@@ -226,7 +226,7 @@ def _fragments(values: pa.Array, kind: Kind) -> tuple[pa.Array, pa.Array | None]
     else:  # pragma: no cover - Kind is exhaustive
         raise ValueError(f"unknown column kind {kind}")
     if bad is not None:
-        bad = pc.and_(bad, pc.is_valid(values))
+        bad = pc.and_kleene(bad, pc.is_valid(values))  # NULL values are fine: never null in the mask
         if not pc.any(bad).as_py():
             bad = None
         else:
@@ -278,7 +278,10 @@ class RecordEncoder:
         parts.append(_lit("}}\n"))
         if len(batch) == 0:
             return string_array([])
-        return pc.binary_join_element_wise(*parts, _lit(""))
+        lines = pc.binary_join_element_wise(*parts, _lit(""))
+        if lines.null_count:  # a null line would silently drop its record from the output
+            raise ValueError(f"{self.stream}: {lines.null_count} records could not be encoded")
+        return lines
 
 
 def as_bytes(lines: pa.Array) -> memoryview:

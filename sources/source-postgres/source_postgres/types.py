@@ -80,7 +80,7 @@ def orderable(pg_type: PgType) -> bool:
 
 def mapping(pg_type: PgType) -> Mapping:
     if pg_type.element is not None:
-        item = mapping(pg_type.element).schema
+        item = nullable(mapping(pg_type.element).schema)  # arrays may hold NULL elements
         return Mapping(Kind.JSON, {"type": "array", "items": item}, "json")
     if pg_type.typtype == "c":
         return Mapping(Kind.JSON, {"type": "object"}, "json")
