@@ -14,6 +14,7 @@ from airbyte_cdk.models import (
     AirbyteStateMessage,
     ConfiguredAirbyteCatalog,
     ConfiguredAirbyteStream,
+    FailureType,
     Status,
     StreamDescriptor,
     SyncMode,
@@ -25,7 +26,7 @@ from source_core.launch import BatchSource, Records
 from source_core.lifecycle import read_streams
 from source_postgres.catalog import Relation, relations
 from source_postgres.config import PostgresConfig, config_error
-from source_postgres.errors import connect_error
+from source_postgres.errors import connect_error, is_connection_lost
 from source_postgres.plan import ReadPlan, plan_stream
 from source_postgres.reader import TableReader
 
@@ -45,6 +46,21 @@ def connect(config: PostgresConfig) -> psycopg.Connection:
         return psycopg.connect(config.conninfo(), autocommit=True)
     except psycopg.OperationalError as exc:
         raise connect_error(exc, config) from exc
+
+
+def introspect(config: PostgresConfig, schemas: list[str]) -> list[Relation]:
+    """The readable relations of `schemas`; a connection lost meanwhile is a transient error."""
+    with connect(config) as conn:
+        try:
+            return relations(conn, schemas)
+        except psycopg.OperationalError as exc:
+            if not is_connection_lost(exc):
+                raise
+            raise AirbyteTracedException(
+                message=f"Lost the connection to {config.address} while listing tables: try again.",
+                internal_message=str(exc),
+                failure_type=FailureType.transient_error,
+            ) from exc
 
 
 def access_problems(conn: psycopg.Connection, config: PostgresConfig) -> list[str]:
@@ -79,8 +95,7 @@ class SourcePostgres(BatchSource):
 
     def discover(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteCatalog:
         settings = PostgresConfig.parse(config)
-        with connect(settings) as conn:
-            found = relations(conn, settings.schemas)
+        found = introspect(settings, settings.schemas)
         logger.info(f"Discovered {len(found)} tables and views in schemas {settings.schemas}.")
         return AirbyteCatalog(streams=[r.airbyte_stream() for r in found])
 
@@ -88,8 +103,7 @@ class SourcePostgres(BatchSource):
         """Check every configured stream against the database before anything is read."""
         wanted = [(s.stream.namespace, s.stream.name) for s in catalog.streams]
         schemas = sorted({ns for ns, _ in wanted if ns} | set(settings.schemas))
-        with connect(settings) as conn:
-            found = {(r.schema, r.name): r for r in relations(conn, schemas)}
+        found = {(r.schema, r.name): r for r in introspect(settings, schemas)}
         plans = []
         for configured in catalog.streams:
             relation = self._relation(found, settings, configured)

@@ -166,7 +166,7 @@ def test_when_retries_run_out_the_read_ends_with_a_transient_error_and_its_state
         checkpoint_interval_rows=2000, connection_parameters=f"application_name={name}", max_connection_retries=2
     )
     catalog = connector.catalog(config)
-    process = subprocess.Popen(connector.command("read", config, catalog), stdout=subprocess.PIPE, text=True)
+    process, lines = read_until_states(connector.command("read", config, catalog), 1)
     stop = threading.Event()
 
     def keep_killing() -> None:
@@ -178,11 +178,12 @@ def test_when_retries_run_out_the_read_ends_with_a_transient_error_and_its_state
     killer = threading.Thread(target=keep_killing)
     killer.start()
     try:
-        out, _ = process.communicate(timeout=120)
+        rest = process.stdout.read()
+        process.wait(timeout=120)
     finally:
         stop.set()
         killer.join()
-    run = parse(out, "", process.returncode)
+    run = parse("".join(lines) + rest.decode(), "", process.returncode)
     assert run.exit_code != 0
     assert run.errors[0]["failure_type"] == "transient_error"
     assert "gave up" in run.errors[0]["message"]
