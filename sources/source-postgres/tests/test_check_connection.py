@@ -146,3 +146,24 @@ def test_verify_ca_without_a_certificate_is_a_config_failure(connector, config):
 def test_malformed_config_fails_the_check(connector, config):
     run = connector.run("check", config | {"port": "not a number"})
     failed(run, "port")
+
+
+def test_read_over_verified_tls_with_a_password_never_shows_it(connector, pw_config, tls_and_passwords, pg, schema):
+    pg.execute(sql.SQL("INSERT INTO {} SELECT generate_series(1, 50)").format(sql.Identifier(schema, "t")))
+    config = pw_config | {
+        "host": "localhost",
+        "ssl_mode": "verify-full",
+        "ssl_ca_certificate": tls_and_passwords,
+        "connection_parameters": "application_name=tls-read-test",
+    }
+    run = connector.run("read", config, connector.catalog(config))
+    assert run.exit_code == 0, run.stdout[-2000:]
+    assert sorted(d["id"] for d in run.data) == list(range(1, 51))
+    assert PASSWORD not in run.stdout + run.stderr
+
+    catalog = connector.catalog(config)
+    pg.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(schema, "t")))
+    failed = connector.run("read", config, catalog)
+    assert failed.exit_code != 0
+    assert failed.errors[0]["failure_type"] == "config_error"
+    assert PASSWORD not in failed.stdout + failed.stderr

@@ -68,6 +68,8 @@ def test_full_refresh_reads_every_row_with_states_and_statuses(pg, schema, confi
         {"key": {"id": 2000}},
         {"__ab_full_refresh_sync_complete": True},
     ]
+    logs = [m["log"]["message"] for m in run.of("LOG")]
+    assert any(line.startswith(f"{schema}.events: done, 2,500 rows in ") and "rows/s" in line for line in logs), logs
     empty_states = [s for s in run.states if s["stream"]["stream_descriptor"]["name"] == "empty"]
     assert len(empty_states) == 1  # every stream gets a STATE, also an empty one
     counts_match_records(run)
