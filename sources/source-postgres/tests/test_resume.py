@@ -26,6 +26,17 @@ TABLES = {
         "'r' || (g %% 3), g, DATE '2024-01-01' + g / 10, 'v' || g",
     ),
     "no_key": ("id bigint, day date, v text", "g, DATE '2024-01-01' + g / 10, 'v' || g"),
+    # cursors whose positions travel as PostgreSQL text (timestamptz, uuid) or exact decimals, 10 rows a value
+    "typed": (
+        "id bigint PRIMARY KEY, n numeric(10,2), ts timestamptz, u uuid",
+        "g, (g / 10) * 1.25, TIMESTAMPTZ '2024-01-01 00:00:00.5+00' + (g / 10) * interval '1.25 s', "
+        "md5((g / 10)::text)::uuid",
+    ),
+    "typed_no_key": (
+        "id bigint, n numeric(10,2), ts timestamptz, u uuid",
+        "g, (g / 10) * 1.25, TIMESTAMPTZ '2024-01-01 00:00:00.5+00' + (g / 10) * interval '1.25 s', "
+        "md5((g / 10)::text)::uuid",
+    ),
     # 300 bytes a row: 300,000 rows are far more than the driver and the pipe buffer hold at once
     "wide": ("id bigint PRIMARY KEY, v text", "g, repeat('x', 300)"),
 }
@@ -62,6 +73,10 @@ SCENARIOS = {
     "full refresh by ctid": ("no_key", {}),
     "incremental, ties at the cursor, with key": ("int_key", {"sync_mode": "incremental", "cursor_field": ["day"]}),
     "incremental, ties at the cursor, no key": ("no_key", {"sync_mode": "incremental", "cursor_field": ["day"]}),
+    "incremental on numeric": ("typed", {"sync_mode": "incremental", "cursor_field": ["n"]}),
+    "incremental on timestamptz": ("typed", {"sync_mode": "incremental", "cursor_field": ["ts"]}),
+    "incremental on uuid": ("typed", {"sync_mode": "incremental", "cursor_field": ["u"]}),
+    "incremental on timestamptz, no key": ("typed_no_key", {"sync_mode": "incremental", "cursor_field": ["ts"]}),
 }
 
 
