@@ -132,9 +132,13 @@ class ReadPlan:
         if state.get("cursor") is None:
             return None
         key = state.get("key")
-        if key and list(key) == self._key_names:
+        if not key:  # saved at a change of cursor value: "cursor > saved" is exact
+            return [state["cursor"]]
+        if list(key) == self._key_names:
             return [state["cursor"], *key.values()]
-        return [state["cursor"]]
+        # Rows sharing the saved cursor value may still be unread, and the saved key cannot find them any more.
+        logger.warning(f"{where}: the saved state's key {list(key)} is not the table's key now; reading it whole.")
+        return None
 
 
 def _order_column(relation: Relation, column: PgColumn, taken: set[str]) -> OrderColumn:

@@ -259,3 +259,23 @@ def test_incremental_needs_a_cursor_and_an_orderable_one(pg, schema, config, con
         "doc",
         "cannot be a cursor",
     )
+
+
+def test_a_state_whose_key_no_longer_fits_reads_the_table_whole(pg, schema, config, connector):
+    make_table(pg, schema, "events", 30)
+    catalog = connector.catalog(config, sync_mode="incremental", cursor_field=["day"])
+    config["checkpoint_interval_rows"] = 5
+    first = connector.run("read", config, catalog)
+    mid = first.states[0]  # {"cursor": <a day>, "key": {"id": 5}}, mid-way through that day's rows
+    assert mid["stream"]["stream_state"]["key"] == {"id": 5}
+    pg.execute(
+        sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+            sql.Identifier(schema, "events"), sql.Identifier("events_pkey")
+        )
+    )
+    again = connector.run(
+        "read", config, connector.catalog(config, sync_mode="incremental", cursor_field=["day"]), state=state_list(mid)
+    )
+    assert again.exit_code == 0
+    assert sorted(d["id"] for d in again.data) == list(range(1, 31))  # nothing skipped
+    assert any("reading it whole" in m["log"]["message"] for m in again.of("LOG"))
