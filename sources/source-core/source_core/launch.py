@@ -63,19 +63,21 @@ def write_messages(messages: Iterable[AirbyteMessage | Records], out: BinaryIO, 
         out.write(block.result() if isinstance(block, Future) else block)
 
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="encode") as pool:
-        for message in messages:
-            if isinstance(message, Records):
-                encoder = message.encoder
-                counts[HashableStreamDescriptor(name=encoder.stream, namespace=encoder.namespace)] += len(message.batch)
-                pending.append(pool.submit(_encode, message, int(time.time() * 1000)))
-            else:
-                message = AirbyteEntrypoint.handle_record_counts(message, counts)
-                pending.append((AirbyteEntrypoint.airbyte_message_to_string(message) + "\n").encode())
-            while pending and (len(pending) > threads or not isinstance(pending[0], Future) or pending[0].done()):
+        try:
+            for message in messages:
+                if isinstance(message, Records):
+                    stream = HashableStreamDescriptor(name=message.encoder.stream, namespace=message.encoder.namespace)
+                    counts[stream] += len(message.batch)
+                    pending.append(pool.submit(_encode, message, int(time.time() * 1000)))
+                else:
+                    message = AirbyteEntrypoint.handle_record_counts(message, counts)
+                    pending.append((AirbyteEntrypoint.airbyte_message_to_string(message) + "\n").encode())
+                while pending and (len(pending) > threads or not isinstance(pending[0], Future) or pending[0].done()):
+                    write(pending.popleft())
+        finally:  # also when the source fails: what it produced before (records, states, its TRACE) goes out
+            while pending:
                 write(pending.popleft())
-        while pending:
-            write(pending.popleft())
-    out.flush()
+            out.flush()
 
 
 class Entrypoint(AirbyteEntrypoint):

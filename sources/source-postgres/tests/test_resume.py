@@ -202,6 +202,8 @@ def test_when_retries_run_out_the_read_ends_with_a_transient_error_and_its_state
     assert run.exit_code != 0
     assert run.errors[0]["failure_type"] == "transient_error"
     assert "gave up" in run.errors[0]["message"]
+    assert run.errors[0]["stream_descriptor"]["name"] == "wide"  # the stream's own TRACE, before the final one
+    assert run.statuses[-1] == ("wide", "INCOMPLETE")
     assert len(ids(run)) == len(set(ids(run)))  # retries continued after the last emitted row
     if run.states:
         resumed = connector.run("read", config, catalog, state=state_list(run.states[-1]))
