@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -167,3 +168,21 @@ def test_read_over_verified_tls_with_a_password_never_shows_it(connector, pw_con
     assert failed.exit_code != 0
     assert failed.errors[0]["failure_type"] == "config_error"
     assert PASSWORD not in failed.stdout + failed.stderr
+
+
+def test_client_certificate_authentication(connector, config, pg, schema, tls_and_passwords):
+    cert, key = (SERVER_CERT.parent / "client.crt").read_text(), (SERVER_CERT.parent / "client.key").read_text()
+    pg.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO certuser").format(sql.Identifier(schema)))
+    pg.execute(sql.SQL("CREATE TABLE {} AS SELECT generate_series(1, 20) AS id").format(sql.Identifier(schema, "t")))
+    pg.execute(sql.SQL("GRANT SELECT ON {} TO certuser").format(sql.Identifier(schema, "t")))
+    config = config | {"username": "certuser", "ssl_mode": "require"}
+    leftovers = set(Path(tempfile.gettempdir()).glob("source-postgres-tls-*"))
+
+    failed(connector.run("check", config), "certificate")
+    with_cert = config | {"ssl_client_certificate": cert, "ssl_client_key": key}
+    assert status(connector.run("check", with_cert)) == {"status": "SUCCEEDED"}
+    run = connector.run("read", with_cert, connector.catalog(with_cert))
+    assert run.exit_code == 0, run.stdout[-2000:]
+    assert sorted(d["id"] for d in run.data) == list(range(1, 21))
+    assert "PRIVATE KEY" not in run.stdout + run.stderr
+    assert set(Path(tempfile.gettempdir()).glob("source-postgres-tls-*")) == leftovers  # key files removed
