@@ -40,10 +40,11 @@ class PostgresConfig:
     connection_parameters: dict[str, str]
     checkpoint_rows: int
     checkpoint_seconds: int
+    application_name: str = "source-postgres"
     _pem_dir: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
 
     @classmethod
-    def parse(cls, raw: Mapping[str, Any]) -> PostgresConfig:
+    def parse(cls, raw: Mapping[str, Any], application_name: str = "source-postgres") -> PostgresConfig:
         ssl_mode = raw.get("ssl_mode", "prefer")
         if ssl_mode not in SSL_MODES:
             raise config_error(f"ssl_mode must be one of {', '.join(SSL_MODES)}, not {ssl_mode!r}.")
@@ -71,6 +72,7 @@ class PostgresConfig:
             connection_parameters=dict(params),
             checkpoint_rows=int(raw.get("checkpoint_interval_rows", DEFAULT_CHECKPOINT_ROWS)),
             checkpoint_seconds=int(raw.get("checkpoint_interval_seconds", DEFAULT_CHECKPOINT_SECONDS)),
+            application_name=application_name,
         )
 
     @property
@@ -80,7 +82,7 @@ class PostgresConfig:
     def _pem_file(self, name: str, content: str) -> str:
         """libpq takes certificates as files: write them once, owner-only, into a private temp folder."""
         if self._pem_dir is None:
-            self._pem_dir = tempfile.TemporaryDirectory(prefix="source-postgres-tls-")
+            self._pem_dir = tempfile.TemporaryDirectory(prefix=f"{self.application_name}-tls-")
         path = os.path.join(self._pem_dir.name, name)
         if not os.path.exists(path):
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -99,7 +101,7 @@ class PostgresConfig:
         if self.ssl_client_key_password:
             tls["sslpassword"] = self.ssl_client_key_password
         options = {
-            "application_name": "source-postgres",
+            "application_name": self.application_name,
             **self.connection_parameters,
             "host": self.host,
             "port": str(self.port),

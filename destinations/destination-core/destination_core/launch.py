@@ -1,0 +1,96 @@
+"""A SQL destination on airbyte-cdk's `Destination`, with a bulk stdin path for `write`.
+
+`spec` and `check` go through the CDK unchanged (config validated against the spec first, naming the field at
+fault, secrets masked). `write` does not let the CDK parse stdin line by line into message objects: the raw
+bytes go to `Sync`, which parses them in bulk (see `parse.py`) and echoes STATEs after each commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import sys
+from abc import abstractmethod
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from typing import Any
+
+from airbyte_cdk.destinations import Destination
+from airbyte_cdk.logger import init_logger
+from airbyte_cdk.models import AirbyteMessage, ConfiguredAirbyteCatalog
+from airbyte_cdk.utils.airbyte_secrets_utils import get_secrets, update_secrets
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from destination_core.parse import StreamKey
+from destination_core.streams import TargetStream, config_error, read_catalog, target_streams
+from destination_core.sync import Loader, Sync
+from source_core.config import validate_config
+
+logger = logging.getLogger("airbyte")
+
+
+class SqlDestination(Destination):
+    # spec(): the CDK reads spec.json from the connector's package
+    default_schema: str
+    check_config_against_spec = False  # done in run_cmd, with a message that names the field
+
+    @staticmethod
+    @abstractmethod
+    def fold(name: str) -> str:
+        """How the database compares identifiers: names equal after folding are the same table or column."""
+
+    def schema_of(self, config: Mapping[str, Any], namespace: str | None) -> str:
+        """A stream's schema: its namespace, unless the config says to put everything in `schema`."""
+        if namespace and not config.get("ignore_source_namespace"):
+            return namespace
+        return config.get("schema") or self.default_schema
+
+    @abstractmethod
+    def loader(self, config: Mapping[str, Any], streams: list[TargetStream]) -> AbstractContextManager[Loader]:
+        """Connect, create or evolve every stream's table, and return the loader (closing it rolls back)."""
+
+    def run_cmd(self, parsed_args: argparse.Namespace) -> Iterable[AirbyteMessage]:
+        if parsed_args.command in ("check", "write"):
+            config = self.read_config(config_path=parsed_args.config)
+            spec = self.spec(logger)
+            update_secrets(get_secrets(spec.connectionSpecification, config))
+            try:
+                validate_config(spec, config)
+            except AirbyteTracedException as exc:
+                if parsed_args.command == "check":
+                    yield exc.as_connection_status_message()
+                    return
+                raise
+        yield from super().run_cmd(parsed_args)
+
+    def _run_write(
+        self, config: Mapping[str, Any], configured_catalog_path: str, input_stream: io.TextIOWrapper
+    ) -> Iterator[AirbyteMessage]:
+        try:
+            with open(configured_catalog_path, encoding="utf-8") as handle:
+                raw = json.load(handle)
+        except (OSError, ValueError) as exc:
+            raise config_error(f"Cannot read the configured catalog {configured_catalog_path}: {exc}") from exc
+        streams = self.streams(config, raw)
+        with self.loader(config, list(streams.values())) as loader:
+            Sync(streams, loader).run(input_stream.buffer.raw, sys.stdout)  # type: ignore[attr-defined]
+        yield from ()
+
+    def streams(self, config: Mapping[str, Any], raw_catalog: Mapping[str, Any]) -> dict[StreamKey, TargetStream]:
+        return target_streams(read_catalog(raw_catalog), self.fold, lambda ns: self.schema_of(config, ns))
+
+    def write(
+        self,
+        config: Mapping[str, Any],
+        configured_catalog: ConfiguredAirbyteCatalog,
+        input_messages: Iterable[AirbyteMessage],
+    ) -> Iterable[AirbyteMessage]:
+        """Unused: `_run_write` hands stdin to `Sync` in bulk instead of one message object per line."""
+        raise NotImplementedError
+
+
+def launch(destination: SqlDestination, args: list[str]) -> None:
+    init_logger("airbyte")
+    destination.run(args)

@@ -1,0 +1,319 @@
+"""stdin messages -> typed Arrow tables per stream, parsed in bulk by an in-memory DuckDB.
+
+A chunk of stdin (many thousand lines) is handed to DuckDB as one Arrow string column; one `json_transform`
+pass splits every line into its envelope and its record fields (as text), then per stream each field is cast
+to its column type with `TRY_CAST`. A value that does not cast is nulled and named in `_airbyte_meta.changes`.
+Only the few non-RECORD lines (STATE, TRACE, LOG) are parsed in Python.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+import duckdb
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from destination_core.streams import EXTRACTED_AT, GENERATION_ID, META, RAW_ID, Kind, TargetStream
+
+logger = logging.getLogger("airbyte")
+
+SCAN_PARTS = 8
+SEQ = "_airbyte_seq"  # the line number: orders rows of one key that share cursor and extraction time
+MESSAGE_TYPES = {"RECORD", "STATE", "LOG", "TRACE", "CONTROL", "SPEC", "CATALOG", "CONNECTION_STATUS"}
+StreamKey = tuple[str | None, str]
+
+_CASTS = {
+    Kind.NUMBER: "DOUBLE",
+    Kind.BOOLEAN: "BOOLEAN",
+    Kind.DATE: "DATE",
+    Kind.TIMESTAMPTZ: "TIMESTAMPTZ",
+    Kind.TIMESTAMP: "TIMESTAMP",
+    Kind.TIME: "TIME",
+}
+
+
+def input_error(message: str, internal: str | None = None) -> AirbyteTracedException:
+    return AirbyteTracedException(
+        message=message, internal_message=internal or message, failure_type=FailureType.system_error
+    )
+
+
+@dataclass
+class Chunk:
+    """One parsed chunk of stdin, in the order the lines came.
+
+    `before` holds the records that precede the chunk's last STATE, `after` the ones that follow it; `controls`
+    the non-RECORD messages in order, and `counts[k]` how many records of each stream came before control k
+    (the last entry: after the last control).
+    """
+
+    before: list[tuple[TargetStream, pa.Table]] = field(default_factory=list)
+    controls: list[dict[str, Any]] = field(default_factory=list)
+    counts: list[Counter[StreamKey]] = field(default_factory=list)
+    after: list[tuple[TargetStream, pa.Table]] = field(default_factory=list)
+
+
+class MessageParser:
+    def __init__(self, streams: dict[StreamKey, TargetStream]) -> None:
+        self.streams = streams
+        self.db = duckdb.connect()
+        fields: dict[str, str] = {}
+        for stream in streams.values():
+            for column in stream.columns:
+                if column.kind is Kind.JSON or fields.get(column.name) == "JSON":
+                    fields[column.name] = "JSON"
+                else:
+                    fields[column.name] = "VARCHAR"
+        self.field_types = fields
+        self.envelope = orjson.dumps(
+            {
+                "type": "VARCHAR",
+                "record": {
+                    "stream": "VARCHAR",
+                    "namespace": "VARCHAR",
+                    "emitted_at": "DOUBLE",
+                    "data": fields or "JSON",
+                    "meta": "JSON",
+                },
+            }
+        ).decode()
+        self.queries = {key: self._typed_query(stream) for key, stream in streams.items()}
+        self.line = 0  # stdin lines read so far
+        self.chunk_lines = 0
+
+    def _typed_query(self, stream: TargetStream) -> tuple[str, dict[str, Any]]:
+        """SELECT of one stream's rows: each field cast to its column's type, failures nulled and named in meta."""
+        texts, typed, bad = [], [], []
+        params: dict[str, Any] = {
+            "clean": f'{{"sync_id":{stream.sync_id},"changes":[]}}',
+            "sync_id": stream.sync_id,
+            "reason": "DESTINATION_SERIALIZATION_ERROR",
+        }
+        for k, column in enumerate(stream.columns):
+            params[f"f{k}"] = column.name
+            access = f"struct_extract(m.record.data, $f{k})"
+            if column.kind is not Kind.JSON and self.field_types[column.name] == "JSON":
+                access = f"json_extract_string({access}, '$')"
+            texts.append(f", {access} AS s{k}")
+            if column.kind is Kind.INTEGER:
+                expr = f"CASE WHEN TRY_CAST(s{k} AS DOUBLE) = floor(TRY_CAST(s{k} AS DOUBLE)) "
+                expr += f"THEN TRY_CAST(s{k} AS BIGINT) END"
+            elif column.kind is Kind.TIMETZ:  # Arrow has no time-with-offset type: keep the validated text
+                expr = f"CASE WHEN TRY_CAST(s{k} AS TIMETZ) IS NOT NULL THEN s{k} END"
+            elif column.kind in _CASTS:
+                expr = f"TRY_CAST(s{k} AS {_CASTS[column.kind]})"
+            else:
+                expr = f"s{k}"
+            typed.append(f", {expr} AS c{k}")
+            if column.kind not in (Kind.STRING, Kind.JSON):
+                bad.append(f"(s{k} IS NOT NULL AND c{k} IS NULL)")
+                params[f"b{len(bad) - 1}"] = column.name
+        changes = ", ".join(
+            f"CASE WHEN {cond} THEN {{'field': $b{n}, 'change': 'NULLED', 'reason': $reason}} END"
+            for n, cond in enumerate(bad)
+        )
+        meta = (
+            f"CASE WHEN NOT ({' OR '.join(bad) or 'false'}) AND source_meta IS NULL THEN $clean "
+            "ELSE json_object('sync_id', $sync_id, 'changes', to_json(list_concat(coalesce(from_json("
+            "json_extract(source_meta, '$.changes'), '[\"JSON\"]'), []), "
+            f"list_transform(list_filter([{changes}], lambda x: x IS NOT NULL), lambda x: to_json(x))))) END"
+        )
+        outputs = "".join(f", c{k}" for k in range(len(stream.columns)))
+        query = (
+            f"SELECT i, emitted_at, uuid()::VARCHAR AS raw_id, {meta} AS meta{outputs} FROM (SELECT *{''.join(typed)} "
+            f"FROM (SELECT i, m.record.emitted_at AS emitted_at, m.record.meta AS source_meta{''.join(texts)} "
+            "FROM env WHERE m.type = 'RECORD' AND m.record.stream = $stream "
+            "AND m.record.namespace IS NOT DISTINCT FROM $namespace AND i >= $start AND i < $stop))"
+        )
+        return query, params
+
+    def parse(self, data: memoryview | bytes) -> Chunk:
+        """Parse complete lines (`data` ends with a newline)."""
+        buffer = np.frombuffer(data, dtype=np.uint8)
+        ends = np.flatnonzero(buffer == 10)
+        offsets = np.concatenate(([0], ends + 1)).astype(np.int32)
+        count = len(offsets) - 1
+        lines = pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(data))
+        numbers = pa.array(np.arange(self.line, self.line + count, dtype=np.int64))
+        step = max(1, -(-count // SCAN_PARTS))  # several batches, so that DuckDB parses them in parallel
+        batches = [
+            pa.record_batch({"i": numbers.slice(at, step), "line": lines.slice(at, step)})
+            for at in range(0, count, step)
+        ]
+        batch = pa.Table.from_batches(batches, schema=pa.schema({"i": pa.int64(), "line": pa.string()}))
+        self.line += count
+        self.chunk_lines = count
+        self.db.register("lines", batch)
+        try:
+            self._envelopes(batch)
+            return self._split()
+        finally:
+            self.db.unregister("lines")
+
+    def _envelopes(self, batch: pa.Table) -> None:
+        """Parse every line's envelope into the temp table `env`; lines that are not JSON are logged and skipped."""
+        transform = "CREATE OR REPLACE TEMP TABLE env AS SELECT i, json_transform(line, ?) AS m FROM lines"
+        try:
+            self.db.execute(transform, [self.envelope])
+            return
+        except duckdb.Error:
+            pass
+        invalid = self.db.execute("SELECT i, line FROM lines WHERE NOT json_valid(line)").fetchall()
+        for number, line in invalid:
+            if line.strip():
+                logger.warning(f"stdin line {number + 1} is not JSON, skipped: {line[:200]}")
+        try:
+            self.db.execute(transform + " WHERE json_valid(line)", [self.envelope])
+        except duckdb.Error as exc:
+            raise self._first_malformed(batch, exc) from exc
+
+    def _first_malformed(self, batch: pa.Table, exc: Exception) -> AirbyteTracedException:
+        for number, line in zip(batch.column("i").to_pylist(), batch.column("line").to_pylist(), strict=True):
+            try:
+                orjson.loads(line)
+                self.db.execute("SELECT json_transform(?, ?)", [line, self.envelope])
+            except orjson.JSONDecodeError:
+                continue
+            except duckdb.Error as line_exc:
+                return input_error(
+                    f"stdin line {number + 1} is JSON but not an Airbyte message: {line[:200]}", str(line_exc)
+                )
+        return input_error(f"stdin could not be parsed: {exc}")
+
+    def _split(self) -> Chunk:
+        chunk = Chunk()
+        others = self.db.execute(
+            "SELECT i, m.type, m.record IS NULL OR m.record.stream IS NULL OR m.record.emitted_at IS NULL "
+            "FROM env WHERE m.type IS DISTINCT FROM 'RECORD' OR m.record IS NULL OR m.record.stream IS NULL "
+            "OR m.record.emitted_at IS NULL ORDER BY i"
+        ).fetchall()
+        controls: list[int] = []
+        for number, kind, bad_record in others:
+            if kind not in MESSAGE_TYPES:
+                raise self._malformed(number, f"its type is {kind!r}, not one of {sorted(MESSAGE_TYPES)}")
+            if kind == "RECORD" and bad_record:
+                raise self._malformed(number, "a RECORD needs record.stream, record.emitted_at and record.data")
+            controls.append(number)
+        if controls:
+            texts = self.db.execute(
+                "SELECT line FROM lines WHERE i IN (SELECT unnest(?::BIGINT[])) ORDER BY i", [controls]
+            ).fetchall()
+            chunk.controls = [self._control(number, text) for number, (text,) in zip(controls, texts, strict=True)]
+        present = self.db.execute(
+            "SELECT m.record.namespace, m.record.stream, min(i) FROM env WHERE m.type = 'RECORD' GROUP BY ALL "
+            "ORDER BY ALL"
+        ).fetchall()
+        states = [n for n, message in zip(controls, chunk.controls, strict=True) if message["type"] == "STATE"]
+        first = self.line - self.chunk_lines
+        split = states[-1] if states else first
+        chunk.counts = [Counter() for _ in range(len(controls) + 1)]
+        positions = np.array(controls, dtype=np.int64)
+        for namespace, name, first_line in present:
+            stream = self.streams.get((namespace, name))
+            if stream is None:
+                where = f"{namespace}.{name}" if namespace else name
+                raise input_error(
+                    f"stdin line {first_line + 1}: a RECORD for stream '{where}', which the configured catalog "
+                    "does not hold. Add the stream to the catalog or leave it out of the source's catalog."
+                )
+            for part, start, stop in ((chunk.before, first, split), (chunk.after, split, self.line)):
+                table = self._rows(stream, start, stop) if stop > start else None
+                if table is None or not table.num_rows:
+                    continue
+                part.append((stream, table))
+                buckets = np.searchsorted(positions, table.column(SEQ).to_numpy(), side="left")
+                for bucket, n in enumerate(np.bincount(buckets, minlength=len(controls) + 1)):
+                    if n:
+                        chunk.counts[bucket][stream.key] += int(n)
+        return chunk
+
+    def _rows(self, stream: TargetStream, start: int, stop: int) -> pa.Table:
+        query, params = self.queries[stream.key]
+        values = {**params, "stream": stream.name, "namespace": stream.namespace, "start": start, "stop": stop}
+        table = self.db.sql(query, params=values).to_arrow_table()
+        n = table.num_rows
+        columns = {column.name: table.column(f"c{k}") for k, column in enumerate(stream.columns)}
+        columns[RAW_ID] = table.column("raw_id")
+        columns[EXTRACTED_AT] = pc.cast(pc.cast(table.column("emitted_at"), pa.int64()), pa.timestamp("ms", tz="UTC"))
+        columns[GENERATION_ID] = pa.array(np.full(n, stream.generation_id, dtype=np.int64))
+        columns[META] = table.column("meta").cast(pa.string())
+        columns[SEQ] = table.column("i")
+        return pa.table(columns)
+
+    def _control(self, number: int, text: str) -> dict[str, Any]:
+        message = orjson.loads(text)
+        if message["type"] == "STATE":
+            self._check_state(number, message.get("state"))
+        return message
+
+    def _check_state(self, number: int, state: Any) -> None:
+        if not isinstance(state, dict):
+            raise self._malformed(number, "a STATE needs a state object")
+        kind = state.get("type") or "LEGACY"
+        if kind == "STREAM":
+            descriptors = [(state.get("stream") or {}).get("stream_descriptor")]
+        elif kind == "GLOBAL":
+            descriptors = [s.get("stream_descriptor") for s in (state.get("global") or {}).get("stream_states") or []]
+        elif kind == "LEGACY":
+            return
+        else:
+            raise self._malformed(number, f"a STATE's type must be STREAM, GLOBAL or LEGACY, not {kind!r}")
+        for descriptor in descriptors:
+            if not isinstance(descriptor, dict) or not descriptor.get("name"):
+                raise self._malformed(number, "a STATE's stream_descriptor needs a name")
+            key = (descriptor.get("namespace"), descriptor["name"])
+            if key not in self.streams:
+                where = f"{key[0]}.{key[1]}" if key[0] else key[1]
+                raise input_error(
+                    f"stdin line {number + 1}: a STATE for stream '{where}', "
+                    "which the configured catalog does not hold."
+                )
+
+    @staticmethod
+    def _malformed(number: int, why: str) -> AirbyteTracedException:
+        return input_error(f"stdin line {number + 1} is not a valid Airbyte message: {why}.")
+
+
+def read_lines(stream: BinaryIO, size: int, max_wait: float = 1.0) -> Iterator[memoryview]:
+    """Whole lines from an unbuffered `stream`, up to about `size` bytes at a time, in one reused buffer.
+
+    A piece is handed on when the buffer is full, or when the input pauses (nothing to read for a moment) or has
+    been trickling for `max_wait` seconds, so that a slow source still gets its states acknowledged promptly.
+    Each piece ends with a newline (one is added at the end of input if missing) and is valid only until the
+    next one is asked for. A single line longer than the buffer grows it.
+    """
+    buffer = bytearray(size)
+    filled, started = 0, time.monotonic()
+    while True:
+        if filled == len(buffer):
+            buffer.extend(bytearray(len(buffer)))  # one line longer than the buffer
+        got = stream.readinto(memoryview(buffer)[filled:])
+        if not got:
+            break
+        filled += got
+        cut = buffer.rfind(b"\n", 0, filled) + 1
+        if cut and (filled == len(buffer) or time.monotonic() - started > max_wait or not _readable(stream)):
+            yield memoryview(buffer)[:cut]
+            buffer[: filled - cut] = buffer[cut:filled]
+            filled, started = filled - cut, time.monotonic()
+    if filled:
+        buffer[filled : filled + 1] = b"\n"
+        yield memoryview(buffer)[: filled + 1]
+
+
+def _readable(stream: BinaryIO, wait: float = 0.05) -> bool:
+    try:
+        return bool(select.select([stream], [], [], wait)[0])
+    except (OSError, ValueError):  # not selectable: a regular file is always ready
+        return True

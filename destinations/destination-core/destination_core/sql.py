@@ -1,0 +1,200 @@
+"""Tables, schema evolution, dedup merge, overwrite swap and generations: the SQL both databases share.
+
+A subclass gives the dialect: identifier quoting (the driver's), column types, how to run a statement, how
+to bulk-load an Arrow table, and how to read a table's columns. Everything here runs in the loader's one
+transaction; `commit` ends it.
+
+Where rows go: `append`/`append_dedup` streams write into their final table. Overwrites and truncate refreshes
+write into `<table>_airbyte_tmp`, which is swapped in when the stream is complete, so the old table stays
+readable until then; a leftover of the same generation is resumed, one of another generation is emptied.
+Dedup streams first load into a staging table, merged into the target at each commit: the row kept for a key
+is the one with the greatest cursor, then extraction time, then stdin position; `_ab_cdc_deleted_at` removes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any
+
+import pyarrow as pa
+
+from destination_core.parse import SEQ
+from destination_core.streams import (
+    CDC_DELETED_AT,
+    EXTRACTED_AT,
+    GENERATION_ID,
+    META,
+    RAW_ID,
+    WIDENING,
+    Column,
+    Kind,
+    TargetStream,
+)
+
+logger = logging.getLogger("airbyte")
+
+SHADOW_SUFFIX = "_airbyte_tmp"
+STAGE_PREFIX = "_airbyte_stage_"
+
+
+class SqlLoader(ABC):
+    types: Mapping[Kind, str]  # column type per kind, spelled as the database reports it back
+    metadata_types: Mapping[str, str]  # the four _airbyte_ columns
+
+    def __init__(self, streams: list[TargetStream]) -> None:
+        self.streams = streams
+        self.staged: set[int] = set()  # indexes of dedup streams with rows in their staging table
+        self.stages: dict[int, str] = {}
+
+    # -- dialect -------------------------------------------------------------------------------------------
+    @abstractmethod
+    def quote(self, name: str) -> str: ...
+
+    @abstractmethod
+    def run(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Execute one statement in the open transaction; rows if it returns any. Parameters ($1, $2 ...) are bound."""
+
+    @abstractmethod
+    def columns(self, schema: str, table: str) -> dict[str, str] | None:
+        """Column name -> type name of a table, None if it does not exist."""
+
+    @abstractmethod
+    def bulk_load(self, table: str, rows: pa.Table) -> None:
+        """Append `rows` to `table` (quoted, qualified), columns matched by name."""
+
+    @abstractmethod
+    def commit_transaction(self) -> None: ...
+
+    # -- names ----------------------------------------------------------------------------------------------
+    def table(self, stream: TargetStream, suffix: str = "") -> str:
+        return f"{self.quote(stream.schema)}.{self.quote(stream.name + suffix)}"
+
+    def target(self, stream: TargetStream) -> str:
+        return self.table(stream, SHADOW_SUFFIX if stream.truncate else "")
+
+    def stage_table(self, index: int) -> str:
+        """The session-private staging table of dedup stream `index`: its target's columns plus `_airbyte_seq`."""
+        if index not in self.stages:
+            stage = self.quote(f"{STAGE_PREFIX}{index}")
+            self.run(
+                f"CREATE TEMP TABLE {stage} AS SELECT *, CAST(NULL AS BIGINT) AS {self.quote(SEQ)} "
+                f"FROM {self.target(self.streams[index])} WHERE false"
+            )
+            self.stages[index] = stage
+        return self.stages[index]
+
+    # -- preparing tables -------------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Create or evolve every stream's table (and shadow); committed before any row is read."""
+        for schema in sorted({s.schema for s in self.streams}):
+            self.run(f"CREATE SCHEMA IF NOT EXISTS {self.quote(schema)}")
+        for stream in self.streams:
+            self._ensure(stream, stream.name)
+            if stream.truncate:
+                self._prepare_shadow(stream)
+        self.commit_transaction()
+
+    def _ensure(self, stream: TargetStream, name: str) -> None:
+        table = f"{self.quote(stream.schema)}.{self.quote(name)}"
+        existing = self.columns(stream.schema, name)
+        if existing is None:
+            definitions = [f"{self.quote(c.name)} {self.types[c.kind]}" for c in stream.columns]
+            definitions += [f"{self.quote(n)} {t}" for n, t in self.metadata_types.items()]
+            self.run(f"CREATE TABLE {table} ({', '.join(definitions)})")
+            return
+        for name_, type_ in self.metadata_types.items():
+            if name_ not in existing:
+                self.run(f"ALTER TABLE {table} ADD COLUMN {self.quote(name_)} {type_}")
+        for column in stream.columns:
+            self._evolve(stream, table, column, existing.get(column.name))
+
+    def _evolve(self, stream: TargetStream, table: str, column: Column, current: str | None) -> None:
+        wanted = self.types[column.kind]
+        if current is None:
+            logger.info(f"{stream.label}: new column {column.name!r} ({wanted})")
+            self.run(f"ALTER TABLE {table} ADD COLUMN {self.quote(column.name)} {wanted}")
+            return
+        if current.lower() == wanted.lower():
+            return
+        kinds = {t.lower(): k for k, t in self.types.items()}
+        old = kinds.get(current.lower())
+        if old is None:
+            return  # a type set by hand: leave it, the database casts on load or says why not
+        if old in WIDENING and column.kind in WIDENING:
+            if WIDENING.index(old) >= WIDENING.index(column.kind):
+                return  # already wide enough
+            new = wanted
+        elif old is Kind.STRING:
+            return  # text takes any value
+        else:
+            new = self.types[Kind.STRING]
+        logger.info(f"{stream.label}: column {column.name!r} widened from {current} to {new}")
+        quoted = self.quote(column.name)
+        self.run(f"ALTER TABLE {table} ALTER COLUMN {quoted} TYPE {new} USING {quoted}::{new}")
+
+    def _prepare_shadow(self, stream: TargetStream) -> None:
+        name = stream.name + SHADOW_SUFFIX
+        shadow = self.table(stream, SHADOW_SUFFIX)
+        if self.columns(stream.schema, name) is not None:
+            other = self.run(
+                f"SELECT count(*) FROM {shadow} WHERE {self.quote(GENERATION_ID)} IS DISTINCT FROM $1",
+                (stream.generation_id,),
+            )[0][0]
+            if other:
+                logger.info(f"{stream.label}: dropping a leftover {name} of another generation")
+                self.run(f"DROP TABLE {shadow}")
+            else:
+                logger.info(f"{stream.label}: resuming the unfinished overwrite in {name}")
+        self._ensure(stream, name)
+
+    # -- loading -------------------------------------------------------------------------------------------
+    def load(self, stream: TargetStream, rows: pa.Table) -> None:
+        if stream.dedup:
+            index = self.streams.index(stream)
+            self.bulk_load(self.stage_table(index), rows)
+            self.staged.add(index)
+        else:
+            self.bulk_load(self.target(stream), rows.drop_columns([SEQ]))
+
+    def commit(self) -> None:
+        for index in sorted(self.staged):
+            self._merge(self.streams[index], self.stage_table(index))
+        self.staged.clear()
+        self.commit_transaction()
+
+    def _merge(self, stream: TargetStream, stage: str) -> None:
+        target = self.target(stream)
+        names = [c.name for c in stream.columns] + [RAW_ID, EXTRACTED_AT, GENERATION_ID, META]
+        columns = ", ".join(self.quote(n) for n in names)
+        keys = [self.quote(k) for k in stream.primary_key]
+        order = [f"{self.quote(stream.cursor)} DESC NULLS LAST"] if stream.cursor else []
+        order += [f"{self.quote(EXTRACTED_AT)} DESC", f"{self.quote(SEQ)} DESC"]
+        same_key = " AND ".join(f"s.{k} = t.{k}" for k in keys)
+        winners = self.quote("_airbyte_winners")
+        self.run(
+            f"CREATE TEMP TABLE {winners} AS SELECT {columns} FROM (SELECT u.*, row_number() OVER "
+            f"(PARTITION BY {', '.join(keys)} ORDER BY {', '.join(order)}) AS _airbyte_rank FROM "
+            f"(SELECT {columns}, {self.quote(SEQ)} FROM {stage} UNION ALL SELECT {columns}, -1 FROM {target} t "
+            f"WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {same_key})) u) w WHERE _airbyte_rank = 1"
+        )
+        self.run(f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {same_key})")
+        alive = f" WHERE {self.quote(CDC_DELETED_AT)} IS NULL" if CDC_DELETED_AT in names else ""
+        self.run(f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {winners}{alive}")
+        self.run(f"DROP TABLE {winners}")
+        self.run(f"DELETE FROM {stage}")
+
+    # -- finishing a stream ----------------------------------------------------------------------------------
+    def finalize(self, stream: TargetStream) -> None:
+        final = self.table(stream)
+        if stream.truncate:
+            self.run(f"DROP TABLE {final}")
+            self.run(f"ALTER TABLE {self.table(stream, SHADOW_SUFFIX)} RENAME TO {self.quote(stream.name)}")
+            logger.info(f"{stream.label}: overwrite complete, new table swapped in")
+        elif stream.minimum_generation_id > 0:
+            self.run(
+                f"DELETE FROM {final} WHERE {self.quote(GENERATION_ID)} IS NULL OR {self.quote(GENERATION_ID)} < $1",
+                (stream.minimum_generation_id,),
+            )
+        self.commit_transaction()

@@ -1,0 +1,187 @@
+"""Configured streams as the destinations see them: typed columns, sync mode, generations, names checked."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import enum
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer, ConfiguredAirbyteStream, FailureType
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+RAW_ID = "_airbyte_raw_id"
+EXTRACTED_AT = "_airbyte_extracted_at"
+GENERATION_ID = "_airbyte_generation_id"
+META = "_airbyte_meta"
+METADATA_COLUMNS = (RAW_ID, EXTRACTED_AT, GENERATION_ID, META)
+CDC_DELETED_AT = "_ab_cdc_deleted_at"
+
+
+class Kind(enum.Enum):
+    """A column's logical type, from the stream's JSON schema (Airbyte's type system)."""
+
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    TIMESTAMPTZ = "timestamp_with_timezone"
+    TIMESTAMP = "timestamp_without_timezone"
+    TIMETZ = "time_with_timezone"
+    TIME = "time_without_timezone"
+    STRING = "string"
+    JSON = "json"
+
+
+# Types that widen into each other without loss, narrowest first: a column of an earlier kind can take the later.
+WIDENING = (Kind.INTEGER, Kind.NUMBER, Kind.STRING)
+
+
+def kind_of(schema: Mapping[str, Any]) -> Kind:
+    types = schema.get("type", [])
+    types = [t for t in ([types] if isinstance(types, str) else types) if t != "null"]
+    if len(types) != 1:
+        return Kind.JSON  # no type, or a union: keep the value as JSON
+    airbyte_type, fmt = schema.get("airbyte_type"), schema.get("format")
+    match types[0]:
+        case "integer":
+            return Kind.INTEGER
+        case "number":
+            return Kind.INTEGER if airbyte_type == "integer" else Kind.NUMBER
+        case "boolean":
+            return Kind.BOOLEAN
+        case "string" if fmt == "date":
+            return Kind.DATE
+        case "string" if fmt == "date-time":
+            return Kind.TIMESTAMP if airbyte_type == "timestamp_without_timezone" else Kind.TIMESTAMPTZ
+        case "string" if fmt == "time":
+            return Kind.TIMETZ if airbyte_type == "time_with_timezone" else Kind.TIME
+        case "string":
+            return Kind.STRING
+        case _:
+            return Kind.JSON
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+
+
+def config_error(message: str) -> AirbyteTracedException:
+    return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.config_error)
+
+
+@dataclass(frozen=True)
+class TargetStream:
+    """One configured stream: where it goes and how it is written."""
+
+    name: str
+    namespace: str | None
+    columns: tuple[Column, ...]
+    dedup: bool
+    truncate: bool  # the new data replaces the old once the stream is complete (overwrite, or a truncate refresh)
+    primary_key: tuple[str, ...]
+    cursor: str | None
+    generation_id: int
+    minimum_generation_id: int
+    sync_id: int
+    schema: str = ""  # where its table lives: set by `target_streams`
+
+    @property
+    def key(self) -> tuple[str | None, str]:
+        return (self.namespace, self.name)
+
+    @property
+    def label(self) -> str:
+        return f"{self.namespace}.{self.name}" if self.namespace else self.name
+
+    @classmethod
+    def of(cls, configured: ConfiguredAirbyteStream, mode: str) -> TargetStream:
+        stream = configured.stream
+        label = f"{stream.namespace}.{stream.name}" if stream.namespace else stream.name
+        properties = (stream.json_schema or {}).get("properties") or {}
+        columns = tuple(Column(name, kind_of(schema or {})) for name, schema in properties.items())
+        names = {c.name for c in columns}
+        reserved = names.intersection(METADATA_COLUMNS)
+        if reserved:
+            raise config_error(f"Stream '{label}' has columns named like the destination's own: {sorted(reserved)}.")
+        dedup = mode in ("append_dedup", "overwrite_dedup")
+        primary_key = tuple(_top_level(path, "primary key", label) for path in (configured.primary_key or []))
+        cursor_path = configured.cursor_field or []
+        cursor = _top_level(cursor_path, "cursor", label) if cursor_path else None
+        if dedup and not primary_key:
+            raise config_error(f"Stream '{label}' is {mode} but has no primary_key: dedup needs one.")
+        for column in (*primary_key, *([cursor] if cursor else [])):
+            if column not in names:
+                raise config_error(f"Stream '{label}': key or cursor column '{column}' is not in its json_schema.")
+        generation = int(getattr(configured, "generation_id", None) or 0)
+        minimum = int(getattr(configured, "minimum_generation_id", None) or 0)
+        return cls(
+            name=stream.name,
+            namespace=stream.namespace,
+            columns=columns,
+            dedup=dedup,
+            truncate=mode in ("overwrite", "overwrite_dedup") or (minimum > 0 and minimum >= generation),
+            primary_key=primary_key,
+            cursor=cursor,
+            generation_id=generation,
+            minimum_generation_id=minimum,
+            sync_id=int(getattr(configured, "sync_id", None) or 0),
+        )
+
+
+def _top_level(path: list[str], what: str, label: str) -> str:
+    if len(path) != 1:
+        joined = ".".join(path)
+        raise config_error(f"Stream '{label}': a nested {what} ({joined}) is not supported; use a top-level field.")
+    return path[0]
+
+
+def read_catalog(raw: Mapping[str, Any]) -> list[TargetStream]:
+    """Parse a configured catalog leniently: `overwrite_dedup`, which the models do not know, is accepted."""
+    raw = copy.deepcopy(dict(raw))
+    modes = []
+    for configured in raw.get("streams") or []:
+        mode = configured.get("destination_sync_mode") or "append"
+        modes.append(mode)
+        if mode == "overwrite_dedup":
+            configured["destination_sync_mode"] = "overwrite"
+    try:
+        catalog = ConfiguredAirbyteCatalogSerializer.load(raw)
+    except Exception as exc:  # serpyco's validation error lists what is wrong
+        raise config_error(f"The configured catalog is invalid: {exc}") from exc
+    if not catalog.streams:
+        raise config_error("The configured catalog has no streams.")
+    return [TargetStream.of(configured, mode) for configured, mode in zip(catalog.streams, modes, strict=True)]
+
+
+def target_streams(
+    streams: list[TargetStream], fold: Callable[[str], str], schema_of: Callable[[str | None], str]
+) -> dict[tuple[str | None, str], TargetStream]:
+    """The streams by (namespace, name), each given its schema, refusing names that would land on the same
+    table or column. `fold` is how the database compares identifiers (DuckDB ignores case, PostgreSQL cuts
+    them at 63 bytes); `schema_of` maps a stream's namespace to a schema.
+    """
+    streams = [dataclasses.replace(s, schema=schema_of(s.namespace)) for s in streams]
+    tables: dict[tuple[str, str], str] = {}
+    for stream in streams:
+        table = (fold(stream.schema), fold(stream.name))
+        if table in tables:
+            raise config_error(f"Streams '{tables[table]}' and '{stream.label}' would be written to the same table.")
+        tables[table] = stream.label
+        _refuse_collisions(stream.label, (c.name for c in stream.columns), fold)
+    return {s.key: s for s in streams}
+
+
+def _refuse_collisions(label: str, names: Iterable[str], fold: Callable[[str], str]) -> None:
+    seen: dict[str, str] = {}
+    for name in names:
+        folded = fold(name)
+        if folded in seen:
+            raise config_error(
+                f"Stream '{label}': columns '{seen[folded]}' and '{name}' would be the same column in this database."
+            )
+        seen[folded] = name

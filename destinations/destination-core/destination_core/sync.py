@@ -1,0 +1,139 @@
+"""The write loop: stdin -> typed batches -> one open transaction -> commit at a STATE -> echo the STATEs.
+
+Rows go into the database as they arrive, inside one transaction, so memory stays bounded whatever the sync's
+size. The transaction is committed only at a STATE boundary (every `commit_rows` rows or `commit_seconds`
+seconds, and at the end of input); after the commit every STATE received up to that point is echoed, in
+order, with `destinationStats.recordCount`. A crash rolls back whatever no echoed STATE covers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any, BinaryIO, Protocol, TextIO
+
+import orjson
+import pyarrow as pa
+
+from destination_core.parse import MessageParser, StreamKey, read_lines
+from destination_core.streams import TargetStream
+from source_core.progress import Progress
+
+logger = logging.getLogger("airbyte")
+
+CHUNK_BYTES = 32 << 20
+COMMIT_ROWS = 500_000
+COMMIT_SECONDS = 10.0
+
+
+class Loader(Protocol):
+    """What a database does for the write loop. Every method but `finalize` works in the open transaction."""
+
+    def load(self, stream: TargetStream, rows: pa.Table) -> None: ...
+
+    def commit(self) -> None:
+        """Merge what dedup streams staged, then commit: afterwards everything loaded so far is durable."""
+
+    def finalize(self, stream: TargetStream) -> None:
+        """The stream is complete: swap in an overwrite's new table, drop generations below the minimum."""
+
+
+class PendingStates:
+    """STATE messages received but not yet echoed, each with its stream's record count since the previous one."""
+
+    def __init__(self) -> None:
+        self.since_state: Counter[StreamKey | None] = Counter()
+        self.waiting: list[dict[str, Any]] = []
+
+    def records(self, counts: Counter[StreamKey]) -> None:
+        self.since_state.update(counts)
+        self.since_state[None] += sum(counts.values())
+
+    def state(self, message: dict[str, Any]) -> None:
+        state = message["state"]
+        if state.get("type") == "STREAM":
+            descriptor = state["stream"]["stream_descriptor"]
+            key: StreamKey | None = (descriptor.get("namespace"), descriptor["name"])
+            count = self.since_state.pop(key, 0)
+        else:  # GLOBAL (and legacy) states cover every stream
+            count = self.since_state[None]
+            self.since_state.clear()
+        state["destinationStats"] = {"recordCount": float(count)}
+        self.waiting.append(message)
+
+    def flush(self, out: TextIO) -> int:
+        for message in self.waiting:
+            out.write(orjson.dumps(message).decode() + "\n")
+        out.flush()
+        echoed, self.waiting = len(self.waiting), []
+        return echoed
+
+
+class Sync:
+    def __init__(
+        self,
+        streams: dict[StreamKey, TargetStream],
+        loader: Loader,
+        commit_rows: int = COMMIT_ROWS,
+        commit_seconds: float = COMMIT_SECONDS,
+    ) -> None:
+        self.streams = streams
+        self.loader = loader
+        self.parser = MessageParser(streams)
+        self.pending = PendingStates()
+        self.commit_rows, self.commit_seconds = commit_rows, commit_seconds
+        self.rows_since_commit, self.last_commit = 0, time.monotonic()
+        self.statuses: dict[StreamKey, str] = {}
+        self.progress = Progress(logger, "write", verb="written")
+
+    def run(self, stdin: BinaryIO, out: TextIO) -> None:
+        for data in read_lines(stdin, CHUNK_BYTES):
+            chunk = self.parser.parse(data)
+            self._load(chunk.before)
+            for counts, message in zip(chunk.counts, chunk.controls, strict=False):
+                self.pending.records(counts)
+                self._control(message)
+            self.pending.records(chunk.counts[-1])
+            has_state = any(m["type"] == "STATE" for m in chunk.controls)
+            if has_state and self._commit_due():
+                self._commit(out)
+            self._load(chunk.after)
+        self._commit(out)
+        for key, stream in self.streams.items():
+            status = self.statuses.get(key)
+            if status in (None, "COMPLETE"):
+                self.loader.finalize(stream)
+            else:
+                logger.warning(
+                    f"{stream.label}: the source did not report it COMPLETE (last status {status}); its overwrite or "
+                    "refresh is left unfinished, so the next sync can resume it."
+                )
+        self.progress.finish()
+
+    def _load(self, parts: Iterable[tuple[TargetStream, pa.Table]]) -> None:
+        for stream, rows in parts:
+            self.loader.load(stream, rows)
+            self.rows_since_commit += rows.num_rows
+            self.progress.add(rows.num_rows)
+
+    def _control(self, message: dict[str, Any]) -> None:
+        if message["type"] == "STATE":
+            self.pending.state(message)
+        elif message["type"] == "TRACE" and (message.get("trace") or {}).get("type") == "STREAM_STATUS":
+            status = message["trace"].get("stream_status") or {}
+            descriptor = status.get("stream_descriptor") or {}
+            key = (descriptor.get("namespace"), descriptor.get("name"))
+            if key in self.streams:
+                self.statuses[key] = status.get("status")
+
+    def _commit_due(self) -> bool:
+        elapsed = time.monotonic() - self.last_commit
+        return self.rows_since_commit >= self.commit_rows or elapsed >= self.commit_seconds
+
+    def _commit(self, out: TextIO) -> None:
+        self.loader.commit()
+        echoed = self.pending.flush(out)
+        logger.info(f"committed {self.rows_since_commit:,} rows; {echoed} state message(s) acknowledged")
+        self.rows_since_commit, self.last_commit = 0, time.monotonic()

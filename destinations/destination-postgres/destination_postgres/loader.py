@@ -1,0 +1,102 @@
+"""PostgreSQL as the shared SQL loader's dialect: psycopg 3, identifiers by `sql.Identifier`, rows by COPY CSV."""
+
+from __future__ import annotations
+
+import io
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from destination_core.sql import SqlLoader
+from destination_core.streams import EXTRACTED_AT, GENERATION_ID, META, RAW_ID, Kind, TargetStream
+from psycopg import sql
+
+MAX_IDENTIFIER_BYTES = 63
+
+_COLUMNS = """
+    SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
+    ORDER BY a.attnum
+"""
+_EXISTS = """
+    SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
+"""
+
+
+def fold(name: str) -> str:
+    """PostgreSQL keeps the first 63 bytes of a name: longer names that share them are the same table."""
+    return name.encode()[:MAX_IDENTIFIER_BYTES].decode(errors="ignore")
+
+
+class PostgresLoader(SqlLoader):
+    types = {
+        Kind.INTEGER: "bigint",
+        Kind.NUMBER: "numeric",
+        Kind.BOOLEAN: "boolean",
+        Kind.DATE: "date",
+        Kind.TIMESTAMPTZ: "timestamp with time zone",
+        Kind.TIMESTAMP: "timestamp without time zone",
+        Kind.TIMETZ: "time with time zone",
+        Kind.TIME: "time without time zone",
+        Kind.STRING: "text",
+        Kind.JSON: "jsonb",
+    }
+    metadata_types = {RAW_ID: "uuid", EXTRACTED_AT: "timestamp with time zone", GENERATION_ID: "bigint", META: "jsonb"}
+
+    def __init__(self, conn: psycopg.Connection, streams: list[TargetStream]) -> None:
+        super().__init__(streams)
+        self.conn = conn
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="copy")
+        self.copying: Future[None] | None = None
+        conn.execute("SET TIME ZONE 'UTC'")
+
+    def quote(self, name: str) -> str:
+        return sql.Identifier(name).as_string(self.conn)
+
+    def run(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        self._wait()
+        with psycopg.RawCursor(self.conn) as cursor:  # native $n placeholders: a % in a name is just a character
+            cursor.execute(statement.encode(), params or None)
+            return cursor.fetchall() if cursor.description else []
+
+    def columns(self, schema: str, table: str) -> dict[str, str] | None:
+        if not self.run(_EXISTS, (schema, fold(table))):
+            return None
+        return dict(self.run(_COLUMNS, (schema, fold(table))))  # type: ignore[arg-type]
+
+    def bulk_load(self, table: str, rows: pa.Table) -> None:
+        """COPY ... FROM STDIN as CSV: NULL is an empty field, an empty string is quoted (pyarrow quotes strings).
+
+        The COPY runs on a worker thread, so the server parses one batch while the next is prepared here.
+        """
+        for index, column in enumerate(rows.schema):
+            if pa.types.is_timestamp(column.type) and column.type.tz is not None:
+                # the session's time zone is UTC: naive UTC text is cheaper to format than text with an offset
+                rows = rows.set_column(index, column.name, rows.column(index).cast(pa.timestamp(column.type.unit)))
+        buffer = io.BytesIO()
+        pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False))
+        columns = ", ".join(self.quote(name) for name in rows.column_names)
+        statement = f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)".encode()
+        self._wait()
+        self.copying = self.worker.submit(self._copy, statement, buffer)
+
+    def _copy(self, statement: bytes, buffer: io.BytesIO) -> None:
+        with self.conn.cursor() as cursor, cursor.copy(statement) as copy:
+            copy.write(buffer.getbuffer())
+
+    def _wait(self) -> None:
+        """The connection is used by one thread at a time: finish the COPY in flight (raising its error)."""
+        if self.copying is not None:
+            copying, self.copying = self.copying, None
+            copying.result()
+
+    def close(self) -> None:
+        self.worker.shutdown(wait=True, cancel_futures=True)
+
+    def commit_transaction(self) -> None:
+        self._wait()
+        self.conn.commit()
