@@ -25,7 +25,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from destination_core.parse import StreamKey
 from destination_core.streams import TargetStream, config_error, read_catalog, target_streams
-from destination_core.sync import Loader, Sync
+from destination_core.sync import COMMIT_ROWS, COMMIT_SECONDS, Loader, Sync
 from source_core.config import validate_config
 
 logger = logging.getLogger("airbyte")
@@ -75,7 +75,13 @@ class SqlDestination(Destination):
             raise config_error(f"Cannot read the configured catalog {configured_catalog_path}: {exc}") from exc
         streams = self.streams(config, raw)
         with self.loader(config, list(streams.values())) as loader:
-            Sync(streams, loader).run(input_stream.buffer.raw, sys.stdout)  # type: ignore[attr-defined]
+            sync = Sync(
+                streams,
+                loader,
+                commit_rows=int(config.get("commit_interval_rows", COMMIT_ROWS)),
+                commit_seconds=float(config.get("commit_interval_seconds", COMMIT_SECONDS)),
+            )
+            sync.run(input_stream.buffer.raw, sys.stdout)  # type: ignore[attr-defined]
         yield from ()
 
     def streams(self, config: Mapping[str, Any], raw_catalog: Mapping[str, Any]) -> dict[StreamKey, TargetStream]:

@@ -163,7 +163,10 @@ class MessageParser:
 
     def _envelopes(self, batch: pa.Table) -> None:
         """Parse every line's envelope into the temp table `env`; lines that are not JSON are logged and skipped."""
-        transform = "CREATE OR REPLACE TEMP TABLE env AS SELECT i, json_transform(line, ?) AS m FROM lines"
+        transform = (  # a RECORD without data parses as one whose fields are all null: has_data tells them apart
+            "CREATE OR REPLACE TEMP TABLE env AS SELECT i, json_transform(line, ?) AS m, "
+            "contains(line, '\"data\"') AS has_data FROM lines"
+        )
         try:
             self.db.execute(transform, [self.envelope])
             return
@@ -193,10 +196,9 @@ class MessageParser:
 
     def _split(self) -> Chunk:
         chunk = Chunk()
+        bad_record = "m.record IS NULL OR m.record.stream IS NULL OR m.record.emitted_at IS NULL OR NOT has_data"
         others = self.db.execute(
-            "SELECT i, m.type, m.record IS NULL OR m.record.stream IS NULL OR m.record.emitted_at IS NULL "
-            "FROM env WHERE m.type IS DISTINCT FROM 'RECORD' OR m.record IS NULL OR m.record.stream IS NULL "
-            "OR m.record.emitted_at IS NULL ORDER BY i"
+            f"SELECT i, m.type, {bad_record} FROM env WHERE m.type IS DISTINCT FROM 'RECORD' OR {bad_record} ORDER BY i"
         ).fetchall()
         controls: list[int] = []
         for number, kind, bad_record in others:

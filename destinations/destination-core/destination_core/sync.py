@@ -55,11 +55,11 @@ class PendingStates:
         state = message["state"]
         if state.get("type") == "STREAM":
             descriptor = state["stream"]["stream_descriptor"]
-            key: StreamKey | None = (descriptor.get("namespace"), descriptor["name"])
-            count = self.since_state.pop(key, 0)
-        else:  # GLOBAL (and legacy) states cover every stream
+            count = self.since_state.pop((descriptor.get("namespace"), descriptor["name"]), 0)
+        else:  # GLOBAL (and legacy) states cover every stream: the records since the previous STATE
             count = self.since_state[None]
             self.since_state.clear()
+        self.since_state[None] = 0
         state["destinationStats"] = {"recordCount": float(count)}
         self.waiting.append(message)
 

@@ -11,10 +11,10 @@ from typing import Any
 import psycopg
 from airbyte_cdk.models import AirbyteConnectionStatus, FailureType, Status
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
-from destination_core.launch import SqlDestination
-from destination_core.streams import TargetStream
 from psycopg import errors, sql
 
+from destination_core.launch import SqlDestination
+from destination_core.streams import TargetStream
 from destination_postgres.loader import PostgresLoader, fold
 from source_postgres.config import PostgresConfig
 from source_postgres.errors import connect_error, is_connection_lost

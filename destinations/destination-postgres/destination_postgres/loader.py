@@ -9,9 +9,10 @@ from typing import Any
 import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from psycopg import sql
+
 from destination_core.sql import SqlLoader
 from destination_core.streams import EXTRACTED_AT, GENERATION_ID, META, RAW_ID, Kind, TargetStream
-from psycopg import sql
 
 MAX_IDENTIFIER_BYTES = 63
 

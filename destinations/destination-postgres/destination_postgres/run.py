@@ -1,7 +1,6 @@
 import sys
 
 from destination_core.launch import launch
-
 from destination_postgres.destination import DestinationPostgres
 
 

@@ -1,0 +1,320 @@
+"""`write` behaviour shared by both SQL destinations: types, modes, dedup, generations, evolution, bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from .conftest import Destination, catalog, record, state, status, stream_entry
+
+PROPS = {"id": {"type": "integer"}, "name": {"type": "string"}, "updated": {"type": "integer"}}
+
+
+def meta(row: dict[str, Any]) -> dict[str, Any]:
+    value = row["_airbyte_meta"]
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def from_json(dest: Destination, value: Any) -> Any:
+    """A JSON column's value: psycopg decodes jsonb itself, DuckDB hands back the JSON text."""
+    return json.loads(value) if dest.kind == "duckdb" else value
+
+
+def by_id(rows: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
+    return {row["id"]: row for row in rows}
+
+
+def test_typed_columns_and_values(dest: Destination) -> None:
+    props = {
+        "i": {"type": "integer"},
+        "n": {"type": "number"},
+        "b": {"type": "boolean"},
+        "d": {"type": "string", "format": "date"},
+        "tz": {"type": "string", "format": "date-time"},
+        "ts": {"type": "string", "format": "date-time", "airbyte_type": "timestamp_without_timezone"},
+        "t": {"type": "string", "format": "time", "airbyte_type": "time_without_timezone"},
+        "ttz": {"type": "string", "format": "time", "airbyte_type": "time_with_timezone"},
+        "s": {"type": ["null", "string"]},
+        "o": {"type": "object"},
+        "a": {"type": "array"},
+        "u": {},
+    }
+    data = {
+        "i": 9223372036854775807,
+        "n": 12.5,
+        "b": True,
+        "d": "2024-02-29",
+        "tz": "2024-03-01T12:30:00.123456+02:00",
+        "ts": "2024-03-01T12:30:00",
+        "t": "23:59:59.5",
+        "ttz": "08:15:00+05:30",
+        "s": 'a "quoted", multi\nline, ünïcode ☃ string',
+        "o": {"k": [1, 2, {"x": None}]},
+        "a": [1, "two", 3.5],
+        "u": "anything",
+    }
+    run = dest.write(
+        catalog(stream_entry("typed", props)), [record("typed", data), record("typed", {}), state("typed", 1)]
+    )
+    assert run.exit_code == 0, run.stderr
+    columns = dest.columns("typed")
+    expected = {
+        "postgres": {"i": "bigint", "n": "numeric", "b": "boolean", "d": "date", "tz": "timestamp with time zone",
+                     "ts": "timestamp without time zone", "t": "time without time zone", "ttz": "time with time zone",
+                     "s": "text", "o": "jsonb", "a": "jsonb", "u": "jsonb"},
+        "duckdb": {"i": "BIGINT", "n": "DOUBLE", "b": "BOOLEAN", "d": "DATE", "tz": "TIMESTAMP WITH TIME ZONE",
+                   "ts": "TIMESTAMP", "t": "TIME", "ttz": "TIME WITH TIME ZONE", "s": "VARCHAR", "o": "JSON",
+                   "a": "JSON", "u": "JSON"},
+    }[dest.kind]  # fmt: skip
+    assert {k: columns[k] for k in expected} == expected
+    assert {"_airbyte_raw_id", "_airbyte_extracted_at", "_airbyte_generation_id", "_airbyte_meta"} <= set(columns)
+    full, empty = sorted(dest.rows("typed"), key=lambda r: r["i"] is None)
+    assert full["i"] == data["i"]
+    assert Decimal(str(full["n"])) == Decimal("12.5")
+    assert full["b"] is True
+    assert full["d"] == dt.date(2024, 2, 29)
+    assert full["tz"] == dt.datetime(2024, 3, 1, 10, 30, 0, 123456, tzinfo=dt.UTC)
+    assert full["ts"] == dt.datetime(2024, 3, 1, 12, 30)
+    assert full["t"] == dt.time(23, 59, 59, 500000)
+    assert full["ttz"].replace(tzinfo=None) == dt.time(8, 15) and full["ttz"].utcoffset() == dt.timedelta(
+        hours=5, minutes=30
+    )
+    assert full["s"] == data["s"]
+    for key in ("o", "a", "u"):
+        assert from_json(dest, full[key]) == data[key]
+    assert all(empty[k] is None for k in props)
+    assert full["_airbyte_extracted_at"] == dt.datetime.fromtimestamp(1_700_000_000, dt.UTC)
+    assert meta(full)["changes"] == [] and meta(empty)["changes"] == []
+    assert str(full["_airbyte_raw_id"]) != str(empty["_airbyte_raw_id"])
+
+
+def test_value_that_does_not_fit_is_nulled_and_recorded(dest: Destination) -> None:
+    props = {"id": {"type": "integer"}, "n": {"type": "integer"}, "d": {"type": "string", "format": "date"},
+             "b": {"type": "boolean"}, "s": {"type": "string"}}  # fmt: skip
+    source_change = {"field": "s", "change": "TRUNCATED", "reason": "SOURCE_FIELD_SIZE_LIMITATION"}
+    messages = [
+        record("t", {"id": 1, "n": "not a number", "d": "2024-13-45", "b": "maybe", "s": "kept"}),
+        record("t", {"id": 2, "n": 1.5, "d": "2024-01-02", "b": False, "s": {"nested": True}}),
+        record("t", {"id": 3, "n": 7, "s": "x"}, meta={"changes": [source_change]}),
+        state("t", "done"),
+    ]
+    run = dest.write(catalog(stream_entry("t", props)), messages)
+    assert run.exit_code == 0, run.stderr
+    rows = by_id(dest.rows("t"))
+    assert (rows[1]["n"], rows[1]["d"], rows[1]["b"], rows[1]["s"]) == (None, None, None, "kept")
+    nulled = sorted(c["field"] for c in meta(rows[1])["changes"])
+    assert nulled == ["b", "d", "n"]
+    assert all(
+        c["change"] == "NULLED" and c["reason"] == "DESTINATION_SERIALIZATION_ERROR" for c in meta(rows[1])["changes"]
+    )
+    assert rows[2]["n"] is None and [c["field"] for c in meta(rows[2])["changes"]] == ["n"]  # 1.5 is no integer
+    assert json.loads(rows[2]["s"]) == {"nested": True}  # a non-string in a string column is kept as its JSON text
+    assert rows[3]["n"] == 7 and meta(rows[3])["changes"] == [source_change]
+
+
+def test_states_echoed_in_order_with_counts(dest: Destination) -> None:
+    cat = catalog(stream_entry("a", PROPS), stream_entry("b", PROPS))
+    messages = [
+        record("a", {"id": 1}),
+        record("a", {"id": 2}),
+        record("b", {"id": 1}),
+        state("a", {"pos": 1}),
+        state("b", {"pos": 1}),
+        state("b", {"pos": 2}),
+        record("a", {"id": 3}),
+        {"type": "STATE", "state": {"type": "GLOBAL", "global": {"shared_state": {"lsn": 9}, "stream_states": [
+            {"stream_descriptor": {"name": "a"}, "stream_state": {"pos": 3}}]}}},
+        record("b", {"id": 2}),
+    ]  # fmt: skip
+    run = dest.write(cat, messages)
+    assert run.exit_code == 0, run.stderr
+    echoed = [(s.get("stream") or s.get("global"), s["destinationStats"]["recordCount"]) for s in run.states]
+    assert [count for _, count in echoed] == [2.0, 1.0, 0.0, 1.0]
+    assert [s["stream"]["stream_state"] for s in run.states[:3]] == [{"pos": 1}, {"pos": 1}, {"pos": 2}]
+    assert run.states[3]["global"]["shared_state"] == {"lsn": 9}
+    assert len(dest.rows("a")) == 3 and len(dest.rows("b")) == 2  # the records after the last STATE too
+
+
+def test_append_adds_and_overwrite_replaces(dest: Destination) -> None:
+    first = [record("t", {"id": i, "name": f"v{i}"}) for i in range(3)] + [state("t", 1)]
+    dest.write(catalog(stream_entry("t", PROPS, mode="append")), first)
+    dest.write(catalog(stream_entry("t", PROPS, mode="append")), first)
+    assert sorted(r["id"] for r in dest.rows("t")) == [0, 0, 1, 1, 2, 2]
+    second = [record("t", {"id": 9, "name": "new"}), state("t", 2)]
+    run = dest.write(catalog(stream_entry("t", PROPS, mode="overwrite")), second)
+    assert run.exit_code == 0, run.stderr
+    assert [(r["id"], r["name"]) for r in dest.rows("t")] == [(9, "new")]
+    assert "t_airbyte_tmp" not in dest.tables()
+
+
+def test_overwrite_keeps_old_table_when_stream_incomplete_then_resumes(dest: Destination) -> None:
+    dest.write(catalog(stream_entry("t", PROPS)), [record("t", {"id": 1, "name": "old"})])
+    entry = stream_entry("t", PROPS, mode="overwrite", generation_id=5, minimum_generation_id=5)
+    part = [status("t", "STARTED"), record("t", {"id": 2}), state("t", 1), status("t", "INCOMPLETE")]
+    run = dest.write(catalog(entry), part)
+    assert run.exit_code == 0, run.stderr
+    assert [r["name"] for r in dest.rows("t")] == ["old"]  # not swapped: the source did not finish
+    assert any("left unfinished" in log for log in run.logs)
+    rest = [status("t", "STARTED"), record("t", {"id": 3}), state("t", 2), status("t", "COMPLETE")]
+    run = dest.write(catalog(entry), rest)  # the same generation resumes the unfinished overwrite
+    assert run.exit_code == 0, run.stderr
+    rows = dest.rows("t", order_by="id")
+    assert [r["id"] for r in rows] == [2, 3] and {r["_airbyte_generation_id"] for r in rows} == {5}
+    assert "t_airbyte_tmp" not in dest.tables()
+
+
+def test_overwrite_leftover_of_another_generation_is_discarded(dest: Destination) -> None:
+    entry = stream_entry("t", PROPS, mode="overwrite", generation_id=1, minimum_generation_id=1)
+    dest.write(catalog(entry), [record("t", {"id": 1}), state("t", 1), status("t", "INCOMPLETE")])
+    entry = stream_entry("t", PROPS, mode="overwrite", generation_id=2, minimum_generation_id=2)
+    run = dest.write(catalog(entry), [record("t", {"id": 2}), state("t", 1), status("t", "COMPLETE")])
+    assert run.exit_code == 0, run.stderr
+    assert [(r["id"], r["_airbyte_generation_id"]) for r in dest.rows("t")] == [(2, 2)]
+
+
+def test_refresh_drops_generations_below_minimum(dest: Destination) -> None:
+    for generation in (1, 2):
+        entry = stream_entry("t", PROPS, mode="append", generation_id=generation, minimum_generation_id=0)
+        dest.write(catalog(entry), [record("t", {"id": generation}), state("t", generation)])
+    entry = stream_entry("t", PROPS, mode="append", generation_id=3, minimum_generation_id=2)
+    run = dest.write(catalog(entry), [record("t", {"id": 3}), state("t", 3), status("t", "COMPLETE")])
+    assert run.exit_code == 0, run.stderr
+    assert sorted(r["_airbyte_generation_id"] for r in dest.rows("t")) == [2, 3]
+    # a truncate refresh (minimum = current generation) on an append stream replaces the table when complete
+    entry = stream_entry("t", PROPS, mode="append", generation_id=4, minimum_generation_id=4)
+    dest.write(catalog(entry), [record("t", {"id": 4}), state("t", 4), status("t", "COMPLETE")])
+    assert [(r["id"], r["_airbyte_generation_id"]) for r in dest.rows("t")] == [(4, 4)]
+
+
+@pytest.mark.parametrize("mode", ["append_dedup", "overwrite_dedup"])
+def test_dedup_keeps_latest_by_cursor_then_extraction(dest: Destination, mode: str) -> None:
+    entry = stream_entry("t", PROPS, mode="append_dedup", primary_key=["id"], cursor="updated")
+    messages = [
+        record("t", {"id": 1, "name": "a1", "updated": 1}),
+        record("t", {"id": 1, "name": "a3", "updated": 3}),
+        record("t", {"id": 1, "name": "a2", "updated": 2}),  # older cursor arriving later: loses
+        record("t", {"id": 2, "name": "b-early", "updated": 5}, emitted_at=1_700_000_000_000),
+        record("t", {"id": 2, "name": "b-late", "updated": 5}, emitted_at=1_700_000_001_000),  # tie: later wins
+        record("t", {"id": 3, "name": "c", "updated": 1}),
+        state("t", 1),
+    ]
+    run = dest.write(catalog(entry), messages)
+    assert run.exit_code == 0, run.stderr
+    assert {r["id"]: r["name"] for r in dest.rows("t")} == {1: "a3", 2: "b-late", 3: "c"}
+    entry = stream_entry("t", PROPS, mode=mode, primary_key=["id"], cursor="updated")
+    again = [
+        record("t", {"id": 1, "name": "a-stale", "updated": 0}),
+        record("t", {"id": 3, "name": "c2", "updated": 2}),
+        record("t", {"id": 4, "name": "d", "updated": 1}),
+        state("t", 2),
+    ]
+    run = dest.write(catalog(entry), again)
+    assert run.exit_code == 0, run.stderr
+    expected = {1: "a3", 3: "c2", 4: "d", 2: "b-late"} if mode == "append_dedup" else {1: "a-stale", 3: "c2", 4: "d"}
+    assert {r["id"]: r["name"] for r in dest.rows("t")} == expected
+
+
+def test_dedup_composite_key_and_cdc_delete(dest: Destination) -> None:
+    props = {"region": {"type": "string"}, "id": {"type": "integer"}, "v": {"type": "string"},
+             "_ab_cdc_deleted_at": {"type": ["null", "string"], "format": "date-time"}}  # fmt: skip
+    entry = stream_entry("t", props, mode="append_dedup", primary_key=["region", "id"])
+    first = [record("t", {"region": r, "id": i, "v": f"{r}{i}"}) for r in ("eu", "us") for i in (1, 2)]
+    dest.write(catalog(entry), [*first, state("t", 1)])
+    deleted = {"region": "eu", "id": 1, "v": None, "_ab_cdc_deleted_at": "2024-05-01T00:00:00Z"}
+    changes = [
+        record("t", deleted, emitted_at=1_700_000_100_000),
+        record("t", {"region": "us", "id": 2, "v": "new"}, emitted_at=1_700_000_100_000),
+    ]
+    run = dest.write(catalog(entry), [*changes, state("t", 2)])
+    assert run.exit_code == 0, run.stderr
+    assert sorted((r["region"], r["id"], r["v"]) for r in dest.rows("t")) == [
+        ("eu", 2, "eu2"),
+        ("us", 1, "us1"),
+        ("us", 2, "new"),
+    ]
+
+
+def test_schema_evolution_adds_and_widens(dest: Destination) -> None:
+    v1 = {"id": {"type": "integer"}, "amount": {"type": "integer"}, "code": {"type": "number"}}
+    dest.write(catalog(stream_entry("t", v1)), [record("t", {"id": 1, "amount": 5, "code": 7.25}), state("t", 1)])
+    v2 = {
+        "id": {"type": "integer"},
+        "amount": {"type": "number"},
+        "code": {"type": "string"},
+        "extra": {"type": "boolean"},
+    }
+    run = dest.write(
+        catalog(stream_entry("t", v2)),
+        [record("t", {"id": 2, "amount": 2.5, "code": "A-1", "extra": True}), state("t", 2)],
+    )
+    assert run.exit_code == 0, run.stderr
+    columns = {k.lower(): v.lower() for k, v in dest.columns("t").items()}
+    assert columns["amount"] in ("numeric", "double")
+    assert columns["code"] in ("text", "varchar")
+    assert columns["extra"] == "boolean"
+    rows = by_id(dest.rows("t"))
+    assert Decimal(str(rows[1]["amount"])) == 5 and Decimal(str(rows[2]["amount"])) == Decimal("2.5")
+    assert rows[1]["code"] == "7.25" and rows[2]["code"] == "A-1"
+    assert rows[1]["extra"] is None and rows[2]["extra"] is True
+    # narrowing back (number -> integer) keeps the wider column and the values
+    v3 = {"id": {"type": "integer"}, "amount": {"type": "integer"}}
+    run = dest.write(catalog(stream_entry("t", v3)), [record("t", {"id": 3, "amount": 4}), state("t", 3)])
+    assert run.exit_code == 0, run.stderr
+    assert {k.lower(): v.lower() for k, v in dest.columns("t").items()}["amount"] == columns["amount"]
+    assert Decimal(str(by_id(dest.rows("t"))[3]["amount"])) == 4
+
+
+def test_line_that_is_not_json_is_logged_and_skipped(dest: Destination) -> None:
+    messages = [record("t", {"id": 1}), "this is not json {", "", record("t", {"id": 2}), state("t", 1)]
+    run = dest.write(catalog(stream_entry("t", PROPS)), messages)
+    assert run.exit_code == 0, run.stderr
+    assert any("line 2 is not JSON" in log for log in run.logs)
+    assert sorted(r["id"] for r in dest.rows("t")) == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        (
+            {"type": "RECORD", "record": {"stream": "nope", "data": {}, "emitted_at": 1}},
+            "'nope', which the configured catalog",
+        ),
+        (state("nope", 1), "STATE for stream 'nope'"),
+        ({"hello": "world"}, "not a valid Airbyte message"),
+        ({"type": "RECORD", "record": {"stream": "t", "emitted_at": 1}}, "needs record.stream, record.emitted_at"),
+        ({"type": "STATE", "state": {"type": "STREAM", "stream": {}}}, "stream_descriptor needs a name"),
+    ],
+)  # fmt: skip
+def test_bad_message_fails_and_leaves_only_acknowledged_rows(dest: Destination, bad: dict[str, Any], says: str) -> None:
+    messages = [
+        record("t", {"id": 1}),
+        state("t", 1),
+        record("t", {"id": 2}),
+        bad,
+        record("t", {"id": 3}),
+        state("t", 2),
+    ]
+    run = dest.write(catalog(stream_entry("t", PROPS)), messages, commit_interval_rows=1)
+    assert run.exit_code != 0
+    (error,) = run.errors
+    assert says in error["message"] and "line 4" in error["message"]
+    assert error["failure_type"] == "system_error"
+    acknowledged = [s["stream"]["stream_state"] for s in run.states]
+    visible = sorted(r["id"] for r in dest.rows("t"))
+    assert visible == ([1] if acknowledged == [1] else [])  # the second record came after the last echoed STATE
+    assert acknowledged in ([1], [])
+
+
+def test_invalid_catalog_is_a_config_error(dest: Destination) -> None:
+    entry = stream_entry("t", PROPS, mode="append_dedup")  # dedup without a primary key
+    run = dest.write(catalog(entry), [record("t", {"id": 1})])
+    assert run.exit_code != 0
+    (error,) = run.errors
+    assert error["failure_type"] == "config_error" and "primary_key" in error["message"]
+    entry = stream_entry("t", {"id": {"type": "integer"}, "_airbyte_meta": {"type": "string"}})
+    run = dest.write(catalog(entry), [record("t", {"id": 1})])
+    assert run.exit_code != 0 and "_airbyte_meta" in run.errors[0]["message"]

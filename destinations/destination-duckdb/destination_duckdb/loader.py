@@ -1,0 +1,77 @@
+"""DuckDB as the shared SQL loader's dialect: rows inserted straight from Arrow, by column name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from destination_core.sql import SqlLoader
+from destination_core.streams import EXTRACTED_AT, GENERATION_ID, META, RAW_ID, Kind, TargetStream
+
+BATCH = "_airbyte_batch"
+
+
+def quote(name: str) -> str:
+    """SQL-standard quoting (DuckDB's own rule; its Python API has no quoting function): wrap, double quotes."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def fold(name: str) -> str:
+    """DuckDB compares identifiers without regard to case."""
+    return name.lower()
+
+
+class DuckdbLoader(SqlLoader):
+    types = {
+        Kind.INTEGER: "BIGINT",
+        Kind.NUMBER: "DOUBLE",
+        Kind.BOOLEAN: "BOOLEAN",
+        Kind.DATE: "DATE",
+        Kind.TIMESTAMPTZ: "TIMESTAMP WITH TIME ZONE",
+        Kind.TIMESTAMP: "TIMESTAMP",
+        Kind.TIMETZ: "TIME WITH TIME ZONE",
+        Kind.TIME: "TIME",
+        Kind.STRING: "VARCHAR",
+        Kind.JSON: "JSON",
+    }
+    metadata_types = {RAW_ID: "UUID", EXTRACTED_AT: "TIMESTAMP WITH TIME ZONE", GENERATION_ID: "BIGINT", META: "JSON"}
+
+    def __init__(self, db: duckdb.DuckDBPyConnection, streams: list[TargetStream]) -> None:
+        super().__init__(streams)
+        self.db = db
+        self.db.begin()
+
+    def quote(self, name: str) -> str:
+        return quote(name)
+
+    def run(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        result = self.db.execute(statement, list(params))
+        return result.fetchall() if result.description else []
+
+    def columns(self, schema: str, table: str) -> dict[str, str] | None:
+        found = self.run(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() "
+            "AND lower(table_schema) = lower($1) AND lower(table_name) = lower($2) AND table_type = 'BASE TABLE'",
+            (schema, table),
+        )
+        if not found:
+            return None
+        rows = self.run(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = current_database() "
+            "AND lower(table_schema) = lower($1) AND table_name = $2 ORDER BY ordinal_position",
+            (schema, found[0][0]),
+        )
+        return dict(rows)  # type: ignore[arg-type]
+
+    def bulk_load(self, table: str, rows: pa.Table) -> None:
+        self.db.register(BATCH, rows)
+        try:
+            self.db.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {BATCH}")
+        finally:
+            self.db.unregister(BATCH)
+
+    def commit_transaction(self) -> None:
+        self.db.commit()
+        self.db.begin()
