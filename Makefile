@@ -25,8 +25,11 @@ lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Each package's tests run in a pytest of their own (every tests/ folder is a package named "tests").
+TEST_DIRS := $(wildcard sources/*/tests destinations/*/tests)
+
 test: lint
-	$(BIN)/pytest
+	@status=0; for dir in $(TEST_DIRS); do echo "== $$dir"; $(BIN)/pytest $$dir || status=1; done; exit $$status
 
 bench:
 	$(BIN)/python bench/read_postgres.py

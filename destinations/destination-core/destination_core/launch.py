@@ -33,6 +33,7 @@ logger = logging.getLogger("airbyte")
 
 class SqlDestination(Destination):
     # spec(): the CDK reads spec.json from the connector's package
+    exact_numbers: bool  # whether `number` columns keep every digit (numeric) or what a double holds
     default_schema: str
     check_config_against_spec = False  # done in run_cmd, with a message that names the field
 
@@ -80,8 +81,9 @@ class SqlDestination(Destination):
                 loader,
                 commit_rows=int(config.get("commit_interval_rows", COMMIT_ROWS)),
                 commit_seconds=float(config.get("commit_interval_seconds", COMMIT_SECONDS)),
+                exact_numbers=self.exact_numbers,
             )
-            sync.run(input_stream.buffer.raw, sys.stdout)  # type: ignore[attr-defined]
+            sync.run(input_stream.buffer.raw, sys.stdout.buffer)  # type: ignore[attr-defined]
         yield from ()
 
     def streams(self, config: Mapping[str, Any], raw_catalog: Mapping[str, Any]) -> dict[StreamKey, TargetStream]:

@@ -8,6 +8,7 @@ Only the few non-RECORD lines (STATE, TRACE, LOG) are parsed in Python.
 
 from __future__ import annotations
 
+import json
 import logging
 import select
 import time
@@ -21,6 +22,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import simplejson
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
@@ -29,12 +31,12 @@ from destination_core.streams import EXTRACTED_AT, GENERATION_ID, META, RAW_ID, 
 logger = logging.getLogger("airbyte")
 
 SCAN_PARTS = 8
+NUMBER_AFTER_KEY = r"\s*:\s*(-?[0-9][0-9.eE+-]*)"
 SEQ = "_airbyte_seq"  # the line number: orders rows of one key that share cursor and extraction time
 MESSAGE_TYPES = {"RECORD", "STATE", "LOG", "TRACE", "CONTROL", "SPEC", "CATALOG", "CONNECTION_STATUS"}
 StreamKey = tuple[str | None, str]
 
 _CASTS = {
-    Kind.NUMBER: "DOUBLE",
     Kind.BOOLEAN: "BOOLEAN",
     Kind.DATE: "DATE",
     Kind.TIMESTAMPTZ: "TIMESTAMPTZ",
@@ -65,8 +67,12 @@ class Chunk:
 
 
 class MessageParser:
-    def __init__(self, streams: dict[StreamKey, TargetStream]) -> None:
+    def __init__(self, streams: dict[StreamKey, TargetStream], exact_numbers: bool) -> None:
+        """`exact_numbers`: keep every digit of a number (for a numeric column), not just what a double holds."""
         self.streams = streams
+        self.exact_numbers = exact_numbers and any(
+            c.kind is Kind.NUMBER for stream in streams.values() for c in stream.columns
+        )
         self.db = duckdb.connect()
         fields: dict[str, str] = {}
         for stream in streams.values():
@@ -98,7 +104,6 @@ class MessageParser:
         params: dict[str, Any] = {
             "clean": f'{{"sync_id":{stream.sync_id},"changes":[]}}',
             "sync_id": stream.sync_id,
-            "reason": "DESTINATION_SERIALIZATION_ERROR",
         }
         for k, column in enumerate(stream.columns):
             params[f"f{k}"] = column.name
@@ -109,16 +114,30 @@ class MessageParser:
             if column.kind is Kind.INTEGER:
                 expr = f"CASE WHEN TRY_CAST(s{k} AS DOUBLE) = floor(TRY_CAST(s{k} AS DOUBLE)) "
                 expr += f"THEN TRY_CAST(s{k} AS BIGINT) END"
+            elif column.kind is Kind.NUMBER and self.exact_numbers:
+                # DuckDB hands a JSON number over as a double. Where that double needs more than 15 digits the
+                # number may have had more than a double keeps, so its own text is taken from the line instead
+                # (the token after the field's key, accepted only if it is the same number).
+                # The pattern is inlined, not bound, so that DuckDB compiles it once: it is safe as a literal, since
+                # every character but ASCII letters and digits is a \x{..} escape (a quote cannot occur).
+                pattern = literal_pattern(json.dumps(column.name, ensure_ascii=False)) + NUMBER_AFTER_KEY
+                texts.append(f", CASE WHEN length({access}) > 15 THEN regexp_extract(line, '{pattern}', 1) END AS x{k}")
+                expr = f"CASE WHEN TRY_CAST(s{k} AS DOUBLE) IS NULL THEN NULL WHEN x{k} <> '' AND "
+                expr += f"TRY_CAST(x{k} AS DOUBLE) = TRY_CAST(s{k} AS DOUBLE) THEN x{k} ELSE s{k} END"
             elif column.kind is Kind.TIMETZ:  # Arrow has no time-with-offset type: keep the validated text
                 expr = f"CASE WHEN TRY_CAST(s{k} AS TIMETZ) IS NOT NULL THEN s{k} END"
             elif column.kind in _CASTS:
                 expr = f"TRY_CAST(s{k} AS {_CASTS[column.kind]})"
+            elif column.kind is Kind.NUMBER:
+                expr = f"CASE WHEN TRY_CAST(s{k} AS DOUBLE) IS NOT NULL THEN s{k} END"
             else:
                 expr = f"s{k}"
             typed.append(f", {expr} AS c{k}")
             if column.kind not in (Kind.STRING, Kind.JSON):
                 bad.append(f"(s{k} IS NOT NULL AND c{k} IS NULL)")
                 params[f"b{len(bad) - 1}"] = column.name
+        if bad:
+            params["reason"] = "DESTINATION_SERIALIZATION_ERROR"
         changes = ", ".join(
             f"CASE WHEN {cond} THEN {{'field': $b{n}, 'change': 'NULLED', 'reason': $reason}} END"
             for n, cond in enumerate(bad)
@@ -130,10 +149,18 @@ class MessageParser:
             f"list_transform(list_filter([{changes}], lambda x: x IS NOT NULL), lambda x: to_json(x))))) END"
         )
         outputs = "".join(f", c{k}" for k in range(len(stream.columns)))
+        # DuckDB rewrites the numbers inside a JSON value through doubles: a value that now holds a number of
+        # 16 or more digits may have lost some, and is taken again, exactly, from its line (see `_exact_json`).
+        outputs += "".join(
+            f", regexp_matches(c{k}, '[0-9.]{{16}}') AS long{k}"
+            for k, column in enumerate(stream.columns)
+            if column.kind is Kind.JSON
+        )
         query = (
             f"SELECT i, emitted_at, uuid()::VARCHAR AS raw_id, {meta} AS meta{outputs} FROM (SELECT *{''.join(typed)} "
             f"FROM (SELECT i, m.record.emitted_at AS emitted_at, m.record.meta AS source_meta{''.join(texts)} "
-            "FROM env WHERE m.type = 'RECORD' AND m.record.stream = $stream "
+            f"FROM env{' JOIN lines USING (i)' if self.exact_numbers else ''} WHERE m.type = 'RECORD' "
+            "AND m.record.stream = $stream "
             "AND m.record.namespace IS NOT DISTINCT FROM $namespace AND i >= $start AND i < $stop))"
         )
         return query, params
@@ -246,12 +273,28 @@ class MessageParser:
         table = self.db.sql(query, params=values).to_arrow_table()
         n = table.num_rows
         columns = {column.name: table.column(f"c{k}") for k, column in enumerate(stream.columns)}
+        for k, column in enumerate(stream.columns):
+            if column.kind is Kind.JSON and pc.any(table.column(f"long{k}")).as_py():
+                columns[column.name] = self._exact_json(column.name, table.column(f"c{k}"), table, f"long{k}")
         columns[RAW_ID] = table.column("raw_id")
         columns[EXTRACTED_AT] = pc.cast(pc.cast(table.column("emitted_at"), pa.int64()), pa.timestamp("ms", tz="UTC"))
         columns[GENERATION_ID] = pa.array(np.full(n, stream.generation_id, dtype=np.int64))
         columns[META] = table.column("meta").cast(pa.string())
         columns[SEQ] = table.column("i")
         return pa.table(columns)
+
+    def _exact_json(self, name: str, values: pa.ChunkedArray, table: pa.Table, flag: str) -> pa.Array:
+        """`values` with the flagged rows' JSON re-read from their lines, every number kept digit for digit."""
+        rows = np.flatnonzero(table.column(flag).fill_null(False).to_numpy(zero_copy_only=False))
+        numbers = table.column("i").take(rows).to_pylist()
+        texts = dict(
+            self.db.execute("SELECT i, line FROM lines WHERE i IN (SELECT unnest(?::BIGINT[]))", [numbers]).fetchall()
+        )
+        exact = values.to_pylist()
+        for row, number in zip(rows.tolist(), numbers, strict=True):
+            value = simplejson.loads(texts[number], use_decimal=True)["record"]["data"][name]
+            exact[row] = simplejson.dumps(value, use_decimal=True, ensure_ascii=False, separators=(",", ":"))
+        return pa.array(exact, pa.string())
 
     def _control(self, number: int, text: str) -> dict[str, Any]:
         message = orjson.loads(text)
@@ -285,6 +328,11 @@ class MessageParser:
     @staticmethod
     def _malformed(number: int, why: str) -> AirbyteTracedException:
         return input_error(f"stdin line {number + 1} is not a valid Airbyte message: {why}.")
+
+
+def literal_pattern(text: str) -> str:
+    """`text` as an RE2 pattern matching itself: every character but ASCII letters and digits as a hex escape."""
+    return "".join(c if c.isascii() and c.isalnum() else f"\\x{{{ord(c):x}}}" for c in text)
 
 
 def read_lines(stream: BinaryIO, size: int, max_wait: float = 1.0) -> Iterator[memoryview]:

@@ -61,6 +61,16 @@ class SqlLoader(ABC):
         """Column name -> type name of a table, None if it does not exist."""
 
     @abstractmethod
+    def has_schema(self, schema: str) -> bool: ...
+
+    @staticmethod
+    @abstractmethod
+    def fold(name: str) -> str:
+        """A name as the database compares it (see `target_streams`)."""
+
+    max_name_bytes: int | None = None  # the database's limit on identifiers, if it has one
+
+    @abstractmethod
     def bulk_load(self, table: str, rows: pa.Table) -> None:
         """Append `rows` to `table` (quoted, qualified), columns matched by name."""
 
@@ -68,11 +78,19 @@ class SqlLoader(ABC):
     def commit_transaction(self) -> None: ...
 
     # -- names ----------------------------------------------------------------------------------------------
-    def table(self, stream: TargetStream, suffix: str = "") -> str:
-        return f"{self.quote(stream.schema)}.{self.quote(stream.name + suffix)}"
+    def table(self, stream: TargetStream, shadow: bool = False) -> str:
+        return f"{self.quote(stream.schema)}.{self.quote(self.shadow_name(stream) if shadow else stream.name)}"
+
+    def shadow_name(self, stream: TargetStream) -> str:
+        """`<name>_airbyte_tmp`, the name cut first where the database would cut the whole."""
+        name = stream.name
+        if self.max_name_bytes is not None:
+            room = self.max_name_bytes - len(SHADOW_SUFFIX.encode())
+            name = name.encode()[:room].decode(errors="ignore")
+        return name + SHADOW_SUFFIX
 
     def target(self, stream: TargetStream) -> str:
-        return self.table(stream, SHADOW_SUFFIX if stream.truncate else "")
+        return self.table(stream, shadow=stream.truncate)
 
     def stage_table(self, index: int) -> str:
         """The session-private staging table of dedup stream `index`: its target's columns plus `_airbyte_seq`."""
@@ -89,7 +107,8 @@ class SqlLoader(ABC):
     def prepare(self) -> None:
         """Create or evolve every stream's table (and shadow); committed before any row is read."""
         for schema in sorted({s.schema for s in self.streams}):
-            self.run(f"CREATE SCHEMA IF NOT EXISTS {self.quote(schema)}")
+            if not self.has_schema(schema):  # (IF NOT EXISTS alone would need CREATE on the database in PostgreSQL)
+                self.run(f"CREATE SCHEMA {self.quote(schema)}")
         for stream in self.streams:
             self._ensure(stream, stream.name)
             if stream.truncate:
@@ -104,11 +123,12 @@ class SqlLoader(ABC):
             definitions += [f"{self.quote(n)} {t}" for n, t in self.metadata_types.items()]
             self.run(f"CREATE TABLE {table} ({', '.join(definitions)})")
             return
+        existing = {self.fold(name_): type_ for name_, type_ in existing.items()}
         for name_, type_ in self.metadata_types.items():
-            if name_ not in existing:
+            if self.fold(name_) not in existing:
                 self.run(f"ALTER TABLE {table} ADD COLUMN {self.quote(name_)} {type_}")
         for column in stream.columns:
-            self._evolve(stream, table, column, existing.get(column.name))
+            self._evolve(stream, table, column, existing.get(self.fold(column.name)))
 
     def _evolve(self, stream: TargetStream, table: str, column: Column, current: str | None) -> None:
         wanted = self.types[column.kind]
@@ -135,8 +155,8 @@ class SqlLoader(ABC):
         self.run(f"ALTER TABLE {table} ALTER COLUMN {quoted} TYPE {new} USING {quoted}::{new}")
 
     def _prepare_shadow(self, stream: TargetStream) -> None:
-        name = stream.name + SHADOW_SUFFIX
-        shadow = self.table(stream, SHADOW_SUFFIX)
+        name = self.shadow_name(stream)
+        shadow = self.table(stream, shadow=True)
         if self.columns(stream.schema, name) is not None:
             other = self.run(
                 f"SELECT count(*) FROM {shadow} WHERE {self.quote(GENERATION_ID)} IS DISTINCT FROM $1",
@@ -190,7 +210,7 @@ class SqlLoader(ABC):
         final = self.table(stream)
         if stream.truncate:
             self.run(f"DROP TABLE {final}")
-            self.run(f"ALTER TABLE {self.table(stream, SHADOW_SUFFIX)} RENAME TO {self.quote(stream.name)}")
+            self.run(f"ALTER TABLE {self.table(stream, shadow=True)} RENAME TO {self.quote(stream.name)}")
             logger.info(f"{stream.label}: overwrite complete, new table swapped in")
         elif stream.minimum_generation_id > 0:
             self.run(

@@ -105,9 +105,6 @@ class TargetStream:
         properties = (stream.json_schema or {}).get("properties") or {}
         columns = tuple(Column(name, kind_of(schema or {})) for name, schema in properties.items())
         names = {c.name for c in columns}
-        reserved = names.intersection(METADATA_COLUMNS)
-        if reserved:
-            raise config_error(f"Stream '{label}' has columns named like the destination's own: {sorted(reserved)}.")
         dedup = mode in ("append_dedup", "overwrite_dedup")
         primary_key = tuple(_top_level(path, "primary key", label) for path in (configured.primary_key or []))
         cursor_path = configured.cursor_field or []
@@ -172,14 +169,17 @@ def target_streams(
         if table in tables:
             raise config_error(f"Streams '{tables[table]}' and '{stream.label}' would be written to the same table.")
         tables[table] = stream.label
-        _refuse_collisions(stream.label, (c.name for c in stream.columns), fold)
+        _refuse_collisions(stream.label, (*METADATA_COLUMNS, *(c.name for c in stream.columns)), fold)
     return {s.key: s for s in streams}
 
 
 def _refuse_collisions(label: str, names: Iterable[str], fold: Callable[[str], str]) -> None:
+    """Names that fold alike are one column; the metadata columns come first, so a clash with one says so."""
     seen: dict[str, str] = {}
     for name in names:
         folded = fold(name)
+        if folded in seen and seen[folded] in METADATA_COLUMNS:
+            raise config_error(f"Stream '{label}': column '{name}' clashes with the destination's '{seen[folded]}'.")
         if folded in seen:
             raise config_error(
                 f"Stream '{label}': columns '{seen[folded]}' and '{name}' would be the same column in this database."

@@ -9,10 +9,11 @@ order, with `destinationStats.recordCount`. A crash rolls back whatever no echoe
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any, BinaryIO, Protocol, TextIO
+from typing import Any, BinaryIO, Protocol
 
 import orjson
 import pyarrow as pa
@@ -63,10 +64,12 @@ class PendingStates:
         state["destinationStats"] = {"recordCount": float(count)}
         self.waiting.append(message)
 
-    def flush(self, out: TextIO) -> int:
-        for message in self.waiting:
-            out.write(orjson.dumps(message).decode() + "\n")
-        out.flush()
+    def flush(self, out: BinaryIO) -> int:
+        """Echo the waiting STATEs in one write, so that a reader sees all of a commit's states or none."""
+        if self.waiting:
+            sys.stdout.flush()  # log lines written through the text layer go first
+            out.write(b"".join(orjson.dumps(message) + b"\n" for message in self.waiting))
+            out.flush()
         echoed, self.waiting = len(self.waiting), []
         return echoed
 
@@ -78,17 +81,18 @@ class Sync:
         loader: Loader,
         commit_rows: int = COMMIT_ROWS,
         commit_seconds: float = COMMIT_SECONDS,
+        exact_numbers: bool = False,
     ) -> None:
         self.streams = streams
         self.loader = loader
-        self.parser = MessageParser(streams)
+        self.parser = MessageParser(streams, exact_numbers)
         self.pending = PendingStates()
         self.commit_rows, self.commit_seconds = commit_rows, commit_seconds
         self.rows_since_commit, self.last_commit = 0, time.monotonic()
         self.statuses: dict[StreamKey, str] = {}
         self.progress = Progress(logger, "write", verb="written")
 
-    def run(self, stdin: BinaryIO, out: TextIO) -> None:
+    def run(self, stdin: BinaryIO, out: BinaryIO) -> None:
         for data in read_lines(stdin, CHUNK_BYTES):
             chunk = self.parser.parse(data)
             self._load(chunk.before)
@@ -132,7 +136,7 @@ class Sync:
         elapsed = time.monotonic() - self.last_commit
         return self.rows_since_commit >= self.commit_rows or elapsed >= self.commit_seconds
 
-    def _commit(self, out: TextIO) -> None:
+    def _commit(self, out: BinaryIO) -> None:
         self.loader.commit()
         echoed = self.pending.flush(out)
         logger.info(f"committed {self.rows_since_commit:,} rows; {echoed} state message(s) acknowledged")

@@ -19,8 +19,10 @@ from destination_duckdb.loader import DuckdbLoader, fold, quote
 
 
 def open_database(config: Mapping[str, Any]) -> duckdb.DuckDBPyConnection:
-    path = str(config["destination_path"])
-    if path.strip() in ("", ":memory:") or path.startswith(":memory:"):
+    path = str(config["destination_path"]).strip()
+    if not path:
+        raise config_error("destination_path is empty: give the DuckDB file to write, e.g. /data/warehouse.duckdb.")
+    if path.startswith(":memory:"):
         raise config_error(
             "destination_path is ':memory:', an in-memory database that vanishes when the write ends: "
             "give a file path, for example /data/warehouse.duckdb."
@@ -28,6 +30,8 @@ def open_database(config: Mapping[str, Any]) -> duckdb.DuckDBPyConnection:
     if path.startswith(("md:", "motherduck:")):
         raise config_error("destination_path points at MotherDuck, which this connector does not support: use a file.")
     folder = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise config_error(f"destination_path's folder {folder!r} is a file, not a folder: choose another path.")
     try:
         os.makedirs(folder, exist_ok=True)
         return duckdb.connect(path)
@@ -49,6 +53,7 @@ def open_database(config: Mapping[str, Any]) -> duckdb.DuckDBPyConnection:
 class DestinationDuckdb(SqlDestination):
     default_schema = "main"
     fold = staticmethod(fold)
+    exact_numbers = False
 
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
         """Create, write, read back and drop a table in the default schema of the file."""
@@ -56,11 +61,13 @@ class DestinationDuckdb(SqlDestination):
         table = f"{quote(schema)}.{quote(f'_airbyte_check_{uuid.uuid4().hex[:12]}')}"
         try:
             with open_database(config) as db:
+                db.begin()  # rolled back at the end: the check leaves nothing behind, a new schema included
                 db.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
                 db.execute(f"CREATE TABLE {table} (id BIGINT, note VARCHAR)")
                 db.execute(f"INSERT INTO {table} VALUES ($1, $2)", [1, "check"])
                 db.execute(f"SELECT count(*) FROM {table}").fetchall()
                 db.execute(f"DROP TABLE {table}")
+                db.rollback()
         except AirbyteTracedException as exc:
             return AirbyteConnectionStatus(status=Status.FAILED, message=exc.message)
         except duckdb.Error as exc:

@@ -19,8 +19,8 @@ def quote(name: str) -> str:
 
 
 def fold(name: str) -> str:
-    """DuckDB compares identifiers without regard to case."""
-    return name.lower()
+    """DuckDB compares identifiers without regard to the case of ASCII letters (others stay distinct)."""
+    return "".join(c.lower() if c.isascii() else c for c in name)
 
 
 class DuckdbLoader(SqlLoader):
@@ -50,18 +50,24 @@ class DuckdbLoader(SqlLoader):
         result = self.db.execute(statement, list(params))
         return result.fetchall() if result.description else []
 
+    fold = staticmethod(fold)
+
+    def has_schema(self, schema: str) -> bool:
+        found = self.run("SELECT schema_name FROM information_schema.schemata WHERE catalog_name = current_database()")
+        return any(fold(name) == fold(schema) for (name,) in found)
+
     def columns(self, schema: str, table: str) -> dict[str, str] | None:
         found = self.run(
-            "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() "
-            "AND lower(table_schema) = lower($1) AND lower(table_name) = lower($2) AND table_type = 'BASE TABLE'",
-            (schema, table),
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = current_database() "
+            "AND table_type = 'BASE TABLE'"
         )
-        if not found:
+        match = [(s, t) for s, t in found if fold(s) == fold(schema) and fold(t) == fold(table)]
+        if not match:
             return None
         rows = self.run(
             "SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = current_database() "
-            "AND lower(table_schema) = lower($1) AND table_name = $2 ORDER BY ordinal_position",
-            (schema, found[0][0]),
+            "AND table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+            match[0],
         )
         return dict(rows)  # type: ignore[arg-type]
 

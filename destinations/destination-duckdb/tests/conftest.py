@@ -120,7 +120,10 @@ def record(stream: str, data: dict[str, Any], namespace: str | None = None) -> d
 
 def state(stream: str, value: Any, namespace: str | None = None) -> dict[str, Any]:
     descriptor = {"name": stream, **({"namespace": namespace} if namespace is not None else {})}
-    return {"type": "STATE", "state": {"type": "STREAM", "stream": {"stream_descriptor": descriptor, "stream_state": value}}}
+    return {
+        "type": "STATE",
+        "state": {"type": "STREAM", "stream": {"stream_descriptor": descriptor, "stream_state": value}},
+    }
 
 
 def stream_entry(

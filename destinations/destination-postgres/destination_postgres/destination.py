@@ -55,6 +55,7 @@ def database_error(exc: psycopg.Error, config: PostgresConfig) -> AirbyteTracedE
 class DestinationPostgres(SqlDestination):
     default_schema = "public"
     fold = staticmethod(fold)
+    exact_numbers = True
 
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
         """Create, write, read back and drop a table in the default schema."""
@@ -64,7 +65,8 @@ class DestinationPostgres(SqlDestination):
             table = sql.Identifier(schema, f"_airbyte_check_{uuid.uuid4().hex[:12]}")
             with connect(settings) as conn:
                 try:
-                    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+                    if not conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone():
+                        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
                     conn.execute(sql.SQL("CREATE TABLE {} (id bigint, note text)").format(table))
                     conn.execute(sql.SQL("INSERT INTO {} VALUES (%s, %s)").format(table), (1, "check"))
                     conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()

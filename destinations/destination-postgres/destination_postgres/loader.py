@@ -64,6 +64,12 @@ class PostgresLoader(SqlLoader):
             cursor.execute(statement.encode(), params or None)
             return cursor.fetchall() if cursor.description else []
 
+    max_name_bytes = MAX_IDENTIFIER_BYTES
+    fold = staticmethod(fold)
+
+    def has_schema(self, schema: str) -> bool:
+        return bool(self.run("SELECT 1 FROM pg_namespace WHERE nspname = $1", (schema,)))
+
     def columns(self, schema: str, table: str) -> dict[str, str] | None:
         if not self.run(_EXISTS, (schema, fold(table))):
             return None

@@ -59,7 +59,9 @@ class Run:
     def tail(self) -> str:
         """A short account of the run for assertion messages: the errors if any, else the end of the output."""
         if self.errors:
-            return "\n".join(f"{e.get('failure_type')}: {e.get('message')} | {e.get('internal_message')}" for e in self.errors)
+            return "\n".join(
+                f"{e.get('failure_type')}: {e.get('message')} | {e.get('internal_message')}" for e in self.errors
+            )
         return (self.stdout[-2000:] + "\n--- stderr ---\n" + self.stderr[-2000:]).strip()
 
 
@@ -73,8 +75,9 @@ def parse(stdout: str, stderr: str, exit_code: int) -> Run:
     return Run(exit_code, messages, stdout, stderr, non_json)
 
 
-def lines(messages: list[dict[str, Any]]) -> bytes:
-    return "".join(json.dumps(m) + "\n" for m in messages).encode()
+def lines(messages: list[dict[str, Any] | str]) -> bytes:
+    """stdin for `write`: each message as one JSON line (a str is taken as an already serialized line)."""
+    return "".join((m if isinstance(m, str) else json.dumps(m)) + "\n" for m in messages).encode()
 
 
 class Cli:
@@ -95,7 +98,7 @@ class Cli:
         command: str,
         config: dict[str, Any] | None = None,
         catalog: dict[str, Any] | None = None,
-        messages: list[dict[str, Any]] | None = None,
+        messages: list[dict[str, Any] | str] | None = None,
     ) -> Run:
         args = [command]
         if config is not None:
@@ -111,7 +114,7 @@ class Cli:
     def check(self, config: dict[str, Any]) -> Run:
         return self.run("check", config)
 
-    def write(self, config: dict[str, Any], catalog: dict[str, Any], messages: list[dict[str, Any]]) -> Run:
+    def write(self, config: dict[str, Any], catalog: dict[str, Any], messages: list[dict[str, Any] | str]) -> Run:
         return self.run("write", config, catalog, messages)
 
 
@@ -127,7 +130,10 @@ def record(stream: str, data: dict[str, Any], namespace: str | None = None) -> d
 
 def state(stream: str, value: Any, namespace: str | None = None) -> dict[str, Any]:
     descriptor = {"name": stream, **({"namespace": namespace} if namespace is not None else {})}
-    return {"type": "STATE", "state": {"type": "STREAM", "stream": {"stream_descriptor": descriptor, "stream_state": value}}}
+    return {
+        "type": "STATE",
+        "state": {"type": "STREAM", "stream": {"stream_descriptor": descriptor, "stream_state": value}},
+    }
 
 
 def stream_entry(

@@ -191,7 +191,12 @@ def test_refused_port(cli: Cli, config: dict[str, Any]):
 def test_missing_database(cli: Cli, config: dict[str, Any]):
     password = secret()
     database = f"no_such_db_{uuid.uuid4().hex[:8]}"
-    failed(cli.check(config | {"database": database, "password": password}), database, "does not exist", secrets=(password,))
+    failed(
+        cli.check(config | {"database": database, "password": password}),
+        database,
+        "does not exist",
+        secrets=(password,),
+    )
 
 
 @pytest.mark.parametrize("create_on_database", [False, True], ids=["plain-role", "role-with-create-on-database"])
@@ -203,7 +208,9 @@ def test_role_without_create_on_the_schema(
     pg.execute(sql.SQL("REVOKE CREATE ON SCHEMA {} FROM {}").format(sql.Identifier(schema), sql.Identifier(role)))
     if create_on_database:
         grant(pg, "CREATE", "DATABASE", config["database"], role)
-    message = failed(cli.check(config | {"username": role, "password": password}), role, schema, "CREATE", secrets=(password,))
+    message = failed(
+        cli.check(config | {"username": role, "password": password}), role, schema, "CREATE", secrets=(password,)
+    )
     if create_on_database:  # nothing else can be at fault: the message must blame the schema
         assert f"permission denied for schema {schema}" in message, message
     assert relations(pg, schema) == set()

@@ -7,6 +7,7 @@ PostgreSQL keeps names as they are when quoted (case, spaces, quotes, dots, %, ;
 
 from __future__ import annotations
 
+import json
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -136,7 +137,7 @@ def test_hostile_namespace_becomes_a_schema_of_exactly_that_name(
 ):
     namespace = f'Ns "{uuid.uuid4().hex[:6]}".x% ;ñ'
     drop_schemas.append(namespace)
-    name = "T.b;l \"q\" É"
+    name = 'T.b;l "q" É'
     entry = stream_entry(name, {"N": {"type": "integer"}}, namespace=namespace)
     run = cli.write(config, catalog(entry), [record(name, {"N": 42}, namespace), state(name, 1, namespace)])
     assert_ok(run)
@@ -158,6 +159,29 @@ def test_metadata_names_in_another_case_are_ordinary_columns(
     assert mine == "mine"
     assert isinstance(meta, dict), meta
     assert meta["changes"] == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    ['pri*ce (€) "net"', "a.b+c?", "[x]|{2}^$", "back\\slash \\d+", "Price"],
+    ids=["quotes-and-parens", "regex-dots", "regex-classes", "backslashes", "plain"],
+)
+def test_number_columns_with_hostile_names_keep_every_digit(
+    cli: Cli, config: dict[str, Any], pg: psycopg.Connection, schema: str, name: str
+):
+    """`number` lands in `numeric`: a value with more digits than a double holds must arrive digit for digit,
+    whatever characters the column's name is made of. Another number column with a similar name is a decoy."""
+    decoy = name.upper() + " decoy"
+    columns = {"id": {"type": "integer"}, name: {"type": "number"}, decoy: {"type": "number"}}
+    values = ["12345678901234567.25", "-0.000000000000000000123", "98765432109876543210"]
+    messages: list[dict[str, Any] | str] = []
+    for key, value in enumerate(values):
+        line = json.dumps(record("s", {"id": key, decoy: 0.5, name: "VALUE"}), ensure_ascii=False)
+        messages.append(line.replace('"VALUE"', value))
+    run = cli.write(config, catalog(stream_entry("s", columns)), [*messages, state("s", 1)])
+    assert_ok(run)
+    found = rows(pg, schema, "s", ["id", name, decoy])
+    assert found == [(key, Decimal(value), Decimal("0.5")) for key, value in enumerate(values)]
 
 
 # -- PostgreSQL's 63-byte limit ------------------------------------------------------------------------------------
@@ -201,7 +225,9 @@ def test_long_column_names_distinct_within_63_bytes_are_written_on_every_sync(
     columns = {"id": {"type": "integer"}, first: {"type": "string"}, second: {"type": "string"}}
     cut = [name.encode()[:63].decode() for name in (first, second)]
     for sync in (1, 2):
-        run = cli.write(config, catalog(stream_entry("s", columns)), [record("s", {"id": sync, first: "a", second: "b"})])
+        run = cli.write(
+            config, catalog(stream_entry("s", columns)), [record("s", {"id": sync, first: "a", second: "b"})]
+        )
         assert_ok(run)
         assert table_columns(pg, schema, "s") == ["id", *cut, *METADATA]
     assert rows(pg, schema, "s", ["id", *cut]) == [(1, "a", "b"), (2, "a", "b")]
