@@ -33,6 +33,7 @@ test: lint
 
 bench:
 	$(BIN)/python bench/read_postgres.py
+	$(BIN)/python bench/write_destinations.py
 
 # Password (scram) and TLS on the local PostgreSQL, for the tests that need them (root, idempotent).
 pg-test-setup:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The demo: seed a small schema in the local PostgreSQL, then run source-postgres spec/check/discover/read
-# and an incremental read from the saved state. Needs a PostgreSQL server; PGHOST/PGPORT/PGUSER/PGDATABASE
+# The demo: seed a small schema in the local PostgreSQL, run source-postgres spec/check/discover/read and an
+# incremental read from the saved state, and load both reads into a DuckDB file with destination-duckdb
+# (customers deduplicated by key, events overwritten). Needs a PostgreSQL server; PGHOST/PGPORT/PGUSER/PGDATABASE
 # choose it (default: 127.0.0.1:5432, user postgres, database test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,9 @@ out = sys.argv[1]
 config = {"host": os.environ["PGHOST"], "port": int(os.environ["PGPORT"]), "database": os.environ["PGDATABASE"],
           "username": os.environ["PGUSER"], "schemas": ["acceptance"], "ssl_mode": "prefer"}
 json.dump(config, open(f"{out}/config.json", "w"), indent=1)
+json.dump({"destination_path": f"{out}/warehouse.duckdb"}, open(f"{out}/duckdb.json", "w"), indent=1)
 PY
+rm -f "$OUT/warehouse.duckdb"
 run() { "$BIN/source-postgres" "$@"; }
 summary() {  # count message types and show the last STATE of each stream
   "$BIN/python" -c '
@@ -49,6 +52,22 @@ json.dump({"streams": streams}, open(f"{out}/catalog.json", "w"), indent=1)
 PY
 echo "== read (first sync)"
 run read --config "$OUT/config.json" --catalog "$OUT/catalog.json" > "$OUT/read1.jsonl"; summary < "$OUT/read1.jsonl"
+load() {
+  echo "== destination-duckdb write < $1 (STATEs echoed after commit)"
+  "$BIN/destination-duckdb" write --config "$OUT/duckdb.json" --catalog "$OUT/catalog.json" < "$1" | summary
+  "$BIN/python" - "$OUT/warehouse.duckdb" <<'PY'
+import sys
+import duckdb
+with duckdb.connect(sys.argv[1], read_only=True) as db:
+    rows, keys, changed = db.execute(
+        "SELECT count(*), count(DISTINCT id), count(*) FILTER (updated_at >= TIMESTAMPTZ '2030-01-01') "
+        "FROM acceptance.customers"
+    ).fetchone()
+    print(f"   duckdb acceptance.customers: {rows} rows, {keys} ids, {changed} updated in 2030")
+    print(f"   duckdb acceptance.events: {db.execute('SELECT count(*) FROM acceptance.events').fetchone()[0]} rows")
+PY
+}
+load "$OUT/read1.jsonl"
 grep '"STATE"' "$OUT/read1.jsonl" | tail -n 2 | "$BIN/python" -c '
 import json, sys
 print(json.dumps([{"type": "STREAM", "stream": json.loads(l)["state"]["stream"]} for l in sys.stdin]))' > "$OUT/state.json"
@@ -56,4 +75,6 @@ psql -q -c "UPDATE acceptance.customers SET balance = balance + 1, updated_at = 
 echo "== read (second sync from the saved state, after 5 customers changed)"
 run read --config "$OUT/config.json" --catalog "$OUT/catalog.json" --state "$OUT/state.json" > "$OUT/read2.jsonl"
 summary < "$OUT/read2.jsonl"
-echo "Files in $OUT/. The customers stream read 5 changed rows the second time; events is a full refresh."
+load "$OUT/read2.jsonl"
+echo "Files in $OUT/. The customers stream read 5 changed rows the second time and the DuckDB table still holds"
+echo "one row per customer (append_dedup); events is a full refresh, overwritten in DuckDB."

@@ -228,10 +228,10 @@ class MessageParser:
             f"SELECT i, m.type, {bad_record} FROM env WHERE m.type IS DISTINCT FROM 'RECORD' OR {bad_record} ORDER BY i"
         ).fetchall()
         controls: list[int] = []
-        for number, kind, bad_record in others:
+        for number, kind, invalid in others:
             if kind not in MESSAGE_TYPES:
                 raise self._malformed(number, f"its type is {kind!r}, not one of {sorted(MESSAGE_TYPES)}")
-            if kind == "RECORD" and bad_record:
+            if kind == "RECORD" and invalid:
                 raise self._malformed(number, "a RECORD needs record.stream, record.emitted_at and record.data")
             controls.append(number)
         if controls:
