@@ -47,15 +47,15 @@ class Measure:
 
 
 def timed(name: str, command: list[str], rows: int, stdin: Path | None = None) -> Measure:
-    """Run `command` (stdout discarded) and return its wall time and peak RSS."""
+    """Run `command` and return its wall time and peak RSS (its output is kept only to report a failure)."""
     started = time.perf_counter()
-    with open(stdin or os.devnull, "rb") as source, tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(command, stdin=source, stdout=subprocess.DEVNULL, stderr=errors)
+    with open(stdin or os.devnull, "rb") as source, tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(command, stdin=source, stdout=output, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(process.pid, 0)
         elapsed = time.perf_counter() - started
         if os.waitstatus_to_exitcode(status) != 0:
-            errors.seek(0)
-            raise SystemExit(f"{name} failed: {errors.read().decode()[-2000:]}")
+            output.seek(0)
+            raise SystemExit(f"{name} failed: {output.read().decode()[-2000:]}")
     return Measure(name, rows, elapsed, usage.ru_maxrss)
 
 
@@ -138,6 +138,7 @@ def main() -> None:
 
         def fresh_duckdb() -> None:
             duck_file.unlink(missing_ok=True)
+            duck_file.with_name(duck_file.name + ".wal").unlink(missing_ok=True)
 
         copy = ["psql", args.dsn, "-qAt", "-c", f"\\copy {SCHEMA}.native_copy FROM '{csv}' CSV"]
         read_json = [

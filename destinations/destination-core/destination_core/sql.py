@@ -79,7 +79,11 @@ class SqlLoader(ABC):
 
     # -- names ----------------------------------------------------------------------------------------------
     def table(self, stream: TargetStream, shadow: bool = False) -> str:
-        return f"{self.quote(stream.schema)}.{self.quote(self.shadow_name(stream) if shadow else stream.name)}"
+        return self.qualified(stream.schema, self.shadow_name(stream) if shadow else stream.name)
+
+    def qualified(self, schema: str, name: str | None = None) -> str:
+        """A schema, or a table in it, quoted and qualified."""
+        return self.quote(schema) if name is None else f"{self.quote(schema)}.{self.quote(name)}"
 
     def shadow_name(self, stream: TargetStream) -> str:
         """`<name>_airbyte_tmp`, the name cut first where the database would cut the whole."""
@@ -108,7 +112,7 @@ class SqlLoader(ABC):
         """Create or evolve every stream's table (and shadow); committed before any row is read."""
         for schema in sorted({s.schema for s in self.streams}):
             if not self.has_schema(schema):  # (IF NOT EXISTS alone would need CREATE on the database in PostgreSQL)
-                self.run(f"CREATE SCHEMA {self.quote(schema)}")
+                self.run(f"CREATE SCHEMA {self.qualified(schema)}")
         for stream in self.streams:
             self._ensure(stream, stream.name)
             if stream.truncate:
@@ -116,7 +120,7 @@ class SqlLoader(ABC):
         self.commit_transaction()
 
     def _ensure(self, stream: TargetStream, name: str) -> None:
-        table = f"{self.quote(stream.schema)}.{self.quote(name)}"
+        table = self.qualified(stream.schema, name)
         existing = self.columns(stream.schema, name)
         if existing is None:
             definitions = [f"{self.quote(c.name)} {self.types[c.kind]}" for c in stream.columns]

@@ -17,6 +17,9 @@ from destination_core.launch import SqlDestination
 from destination_core.streams import TargetStream, config_error
 from destination_duckdb.loader import DuckdbLoader, fold, quote
 
+# DuckDB caches the pages it writes up to its memory limit (80% of RAM by default): bounded, whatever the sync size
+MEMORY_LIMIT = "512MB"
+
 
 def open_database(config: Mapping[str, Any]) -> duckdb.DuckDBPyConnection:
     path = str(config["destination_path"]).strip()
@@ -34,7 +37,7 @@ def open_database(config: Mapping[str, Any]) -> duckdb.DuckDBPyConnection:
         raise config_error(f"destination_path's folder {folder!r} is a file, not a folder: choose another path.")
     try:
         os.makedirs(folder, exist_ok=True)
-        return duckdb.connect(path)
+        return duckdb.connect(path, config={"memory_limit": MEMORY_LIMIT})
     except OSError as exc:
         raise config_error(f"Cannot create the folder {folder!r} for the DuckDB file: {exc.strerror}.") from exc
     except duckdb.IOException as exc:
@@ -58,11 +61,12 @@ class DestinationDuckdb(SqlDestination):
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
         """Create, write, read back and drop a table in the default schema of the file."""
         schema = config.get("schema") or self.default_schema
-        table = f"{quote(schema)}.{quote(f'_airbyte_check_{uuid.uuid4().hex[:12]}')}"
         try:
             with open_database(config) as db:
+                catalog = quote(db.execute("SELECT current_database()").fetchone()[0])
+                table = f"{catalog}.{quote(schema)}.{quote(f'_airbyte_check_{uuid.uuid4().hex[:12]}')}"
                 db.begin()  # rolled back at the end: the check leaves nothing behind, a new schema included
-                db.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
+                db.execute(f"CREATE SCHEMA IF NOT EXISTS {catalog}.{quote(schema)}")
                 db.execute(f"CREATE TABLE {table} (id BIGINT, note VARCHAR)")
                 db.execute(f"INSERT INTO {table} VALUES ($1, $2)", [1, "check"])
                 db.execute(f"SELECT count(*) FROM {table}").fetchall()

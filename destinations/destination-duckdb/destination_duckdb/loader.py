@@ -41,10 +41,15 @@ class DuckdbLoader(SqlLoader):
     def __init__(self, db: duckdb.DuckDBPyConnection, streams: list[TargetStream]) -> None:
         super().__init__(streams)
         self.db = db
+        self.catalog = quote(db.execute("SELECT current_database()").fetchone()[0])
         self.db.begin()
 
     def quote(self, name: str) -> str:
         return quote(name)
+
+    def qualified(self, schema: str, name: str | None = None) -> str:
+        """Qualified by the database too: a file named like a schema (bench.duckdb, schema bench) is no riddle."""
+        return f"{self.catalog}.{super().qualified(schema, name)}"
 
     def run(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         result = self.db.execute(statement, list(params))

@@ -248,5 +248,7 @@ def quote(name: str) -> str:
 
 def rows(path: Path, schema: str, table: str, names: list[str]) -> list[tuple[Any, ...]]:
     selected = ", ".join(quote(n) for n in names)
-    found = query(path, f"SELECT {selected} FROM {quote(schema)}.{quote(table)}")
+    with duckdb.connect(str(path), read_only=True) as db:
+        catalog = quote(db.execute("SELECT current_database()").fetchone()[0])
+        found = db.execute(f"SELECT {selected} FROM {catalog}.{quote(schema)}.{quote(table)}").fetchall()
     return sorted(found, key=repr)

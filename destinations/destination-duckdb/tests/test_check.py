@@ -233,3 +233,16 @@ def test_non_ascii_names_differing_by_case_are_distinct_in_duckdb(cli: Cli, conf
     for table in ("Größe", "gRÖße"):
         assert columns(db_path, "main", table) == ["Äpfel", "äpfel", *METADATA]
         assert rows(db_path, "main", table, ["Äpfel", "äpfel"]) == [(1, 2)]
+
+
+def test_a_file_named_like_the_stream_namespace(cli: Cli, tmp_path: Path):
+    """DuckDB names a file's database after the file: bench.duckdb holds database `bench`, and a namespace
+    `bench` must still mean the schema, in check and in write."""
+    path = tmp_path / "bench.duckdb"
+    config = {"destination_path": str(path), "schema": "bench"}
+    assert cli.check(config).connection_status["status"] == "SUCCEEDED"
+    entry = stream_entry("rows", {"id": {"type": "integer"}}, "overwrite", namespace="bench")
+    run = cli.write(config, catalog(entry), [record("rows", {"id": 1}, "bench"), state("rows", 1, "bench")])
+    assert_ok(run)
+    assert tables(path) == {("bench", "rows")}
+    assert rows(path, "bench", "rows", ["id"]) == [(1,)]
