@@ -10,8 +10,10 @@ CORES      := $(wildcard sources/source-core destinations/destination-core)
 
 setup: $(BIN)/activate
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet $(addprefix -e ,$(CONNECTORS)) -r requirements-dev.txt
-	$(BIN)/pip install --quiet --no-deps $(addprefix -e ,$(CORES))
+	# every package with its dependencies (connectors depend on the cores, and on each other, by path) ...
+	$(BIN)/pip install --quiet $(addprefix ./,$(CONNECTORS)) -r requirements-dev.txt
+	# ... then all of them again as editable installs, so that edits take effect without reinstalling
+	$(BIN)/pip install --quiet --no-deps $(addprefix -e ,$(CORES) $(CONNECTORS))
 	$(BIN)/pip check
 
 $(BIN)/activate:
