@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 CONNECTORS := $(filter-out %-core,$(wildcard sources/source-* destinations/destination-*))
 CORES      := $(wildcard sources/source-core destinations/destination-core)
 
-.PHONY: setup demo test lint bench pg-test-setup clean
+.PHONY: setup demo demo-postgres test lint bench pg-test-setup clean
 
 setup: $(BIN)/activate
 	$(BIN)/pip install --quiet --upgrade pip
@@ -19,9 +19,13 @@ setup: $(BIN)/activate
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
-# Seed a sample schema in the local PostgreSQL and sync it with source-postgres (spec, check, discover, read).
+# The embedded demo (no server): sample files -> source-file -> destination-duckdb, then an incremental sync.
 demo:
 	VENV=$(VENV) bash scripts/demo.sh
+
+# Seed a sample schema in the local PostgreSQL, sync it with source-postgres into DuckDB (first and incremental).
+demo-postgres:
+	VENV=$(VENV) bash scripts/demo-postgres.sh
 
 lint:
 	$(BIN)/ruff check .

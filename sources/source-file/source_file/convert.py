@@ -1,0 +1,106 @@
+"""Raw batches -> the stream's column types, in one DuckDB query per batch.
+
+Every format goes through the same casts (`TRY_CAST`), so a value means the same in CSV, JSONL and Parquet. A
+value that is present but does not fit its column (`abc` in an integer column, `1.5` too, a bad date) makes its
+row bad: the read stops with an error naming the file, line, column and value, or, with `on_error: skip`, the
+row is left out and counted. Numbers keep the digits the file wrote (written as exact JSON numbers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from source_core.emit import Column, Kind
+from source_file.formats import FileError, RawBatch
+
+JSON_NUMBER = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?"
+_CASTS = {Kind.BOOLEAN: "BOOLEAN", Kind.DATE: "DATE", Kind.TIMESTAMPTZ: "TIMESTAMPTZ",
+          Kind.TIMESTAMP: "TIMESTAMP", Kind.TIME: "TIME"}  # fmt: skip
+
+
+def _is_text(type_: pa.DataType) -> bool:
+    return pa.types.is_string(type_) or pa.types.is_large_string(type_) or pa.types.is_null(type_)
+
+
+@dataclass
+class Converted:
+    table: pa.Table
+    skipped: int
+
+
+class Converter:
+    def __init__(self, columns: list[Column]) -> None:
+        """`columns`: the data columns with the kinds the schema gives them (NUMBER comes out as exact text)."""
+        self.columns = columns
+        self.db = duckdb.connect()
+
+    def _text(self, k: int, raw: RawBatch) -> str:
+        """Column k of the batch as text (a JSON string unquoted), for the casts."""
+        value = f"r{k}"
+        if raw.json:
+            return f"CASE WHEN json_type({value}::JSON) = 'VARCHAR' THEN {value}::JSON ->> '$' ELSE {value} END"
+        type_ = raw.table.schema.field(k).type
+        if pa.types.is_binary(type_) or pa.types.is_large_binary(type_):
+            return f"base64({value})"
+        if pa.types.is_nested(type_):
+            return f"to_json({value})::VARCHAR"
+        return f"{value}::VARCHAR"
+
+    def _typed(self, k: int, column: Column, raw: RawBatch) -> str:
+        text = f"s{k}"
+        match column.kind:
+            case Kind.INTEGER:
+                return (f"CASE WHEN TRY_CAST({text} AS DOUBLE) = floor(TRY_CAST({text} AS DOUBLE)) "
+                        f"THEN TRY_CAST({text} AS BIGINT) END")  # fmt: skip
+            case Kind.NUMBER:
+                return (f"CASE WHEN regexp_full_match(trim({text}), '{JSON_NUMBER}') THEN trim({text}) "
+                        f"ELSE CAST(TRY_CAST({text} AS DOUBLE) AS VARCHAR) END")  # fmt: skip
+            case Kind.JSON if raw.json:
+                return f"r{k}"
+            case Kind.JSON if (
+                pa.types.is_string(raw.table.schema.field(k).type) or raw.table.schema.field(k).type == pa.null()
+            ):
+                return f"CASE WHEN json_valid(r{k}) THEN r{k} END"
+            case Kind.JSON:
+                return f"to_json(r{k})::VARCHAR"
+            case Kind.STRING:
+                return text
+            case kind:
+                return f"TRY_CAST({text} AS {_CASTS[kind]})"
+
+    def convert(self, raw: RawBatch, url: str, skip_bad: bool) -> Converted:
+        table = raw.table.rename_columns([f"r{k}" for k in range(raw.table.num_columns)])
+        table = table.append_column("line", raw.lines)
+        texts = "".join(f", {self._text(k, raw)} AS s{k}" for k in range(len(self.columns)))
+        typed = "".join(f", {self._typed(k, c, raw)} AS c{k}" for k, c in enumerate(self.columns))
+        bad = [f"(s{k} IS NOT NULL AND c{k} IS NULL)" for k in range(len(self.columns))]
+        first_bad = " WHEN ".join(f"{cond} THEN {k}" for k, cond in enumerate(bad))
+        flag = f"CASE WHEN {first_bad} END" if bad else "NULL"
+        outputs = "".join(f", c{k}" for k in range(len(self.columns)))
+        self.db.register("raw", table)
+        try:
+            result = self.db.sql(
+                f"SELECT line, {flag} AS bad{outputs}, "
+                f"{', '.join(f's{k}' for k in range(len(self.columns))) or 'NULL AS none'} "
+                f"FROM (SELECT *{typed} FROM (SELECT *{texts} FROM raw))"
+            ).to_arrow_table()
+        finally:
+            self.db.unregister("raw")
+        flags = result.column("bad")
+        skipped = flags.length() - flags.null_count if bad else 0
+        if skipped and not skip_bad:
+            position = flags.is_valid().to_pylist().index(True)
+            k = flags[position].as_py()
+            value = result.column(f"s{k}")[position].as_py()
+            column = self.columns[k]
+            raise FileError(
+                f"{url}, line {result.column('line')[position].as_py()}: column {column.name!r} holds {value!r}, "
+                f"which is not a valid {column.kind.value}"
+            )
+        if skipped:
+            result = result.filter(flags.is_null())
+        typed_columns = {c.name: result.column(f"c{k}") for k, c in enumerate(self.columns)}
+        return Converted(pa.table(typed_columns) if typed_columns else pa.table({}), skipped)
