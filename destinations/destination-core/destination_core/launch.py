@@ -1,4 +1,4 @@
-"""A SQL destination on airbyte-cdk's `Destination`, with a bulk stdin path for `write`.
+"""A destination on airbyte-cdk's `Destination` (SQL databases, files), with a bulk stdin path for `write`.
 
 `spec` and `check` go through the CDK unchanged (config validated against the spec first, naming the field at
 fault, secrets masked). `write` does not let the CDK parse stdin line by line into message objects: the raw
@@ -31,7 +31,7 @@ from source_core.config import validate_config
 logger = logging.getLogger("airbyte")
 
 
-class SqlDestination(Destination):
+class BatchDestination(Destination):
     # spec(): the CDK reads spec.json from the connector's package
     exact_numbers: bool  # whether `number` columns keep every digit (numeric) or what a double holds
     default_schema: str
@@ -99,6 +99,6 @@ class SqlDestination(Destination):
         raise NotImplementedError
 
 
-def launch(destination: SqlDestination, args: list[str]) -> None:
+def launch(destination: BatchDestination, args: list[str]) -> None:
     init_logger("airbyte")
     destination.run(args)

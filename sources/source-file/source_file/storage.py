@@ -31,6 +31,23 @@ class FileRef:
         return stamp.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def s3_filesystem(
+    access_key: str | None, secret_key: str | None, region: str | None, endpoint_url: str | None
+) -> pafs.S3FileSystem:
+    """pyarrow's S3 filesystem: AWS, or an S3-compatible store at `endpoint_url`; anonymous without a key."""
+    endpoint = urlparse(endpoint_url) if endpoint_url else None
+    return pafs.S3FileSystem(
+        access_key=access_key,
+        secret_key=secret_key,
+        region=region or "us-east-1",
+        endpoint_override=endpoint.netloc if endpoint else None,
+        scheme=endpoint.scheme if endpoint else "https",
+        anonymous=not access_key,
+        connect_timeout=10,
+        request_timeout=60,
+    )
+
+
 class Storage:
     def __init__(self, config: FileConfig) -> None:
         self.config = config
@@ -39,17 +56,8 @@ class Storage:
     def filesystem(self, url: str) -> pafs.FileSystem:
         if url.startswith("s3://"):
             if self._s3 is None:
-                endpoint = urlparse(self.config.endpoint_url) if self.config.endpoint_url else None
-                self._s3 = pafs.S3FileSystem(
-                    access_key=self.config.aws_access_key_id,
-                    secret_key=self.config.aws_secret_access_key,
-                    region=self.config.region or "us-east-1",
-                    endpoint_override=endpoint.netloc if endpoint else None,
-                    scheme=endpoint.scheme if endpoint else "https",
-                    anonymous=not self.config.aws_access_key_id,
-                    connect_timeout=10,
-                    request_timeout=60,
-                )
+                c = self.config
+                self._s3 = s3_filesystem(c.aws_access_key_id, c.aws_secret_access_key, c.region, c.endpoint_url)
             return self._s3
         if "://" in url and not url.startswith("file://"):
             raise config_error(f"Unsupported location {url}: use a local path, file:// or s3:// URL.")

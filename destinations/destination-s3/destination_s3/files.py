@@ -1,0 +1,183 @@
+"""Writing streams as files: one part file per stream per commit, made whole before any STATE covers it.
+
+Rows go to a local temporary file as they arrive (bounded memory). At a commit every open part is closed and
+published: moved into place with a rename on a local disk, uploaded in one request (or a completed multipart
+upload) to S3, so a reader never sees half a file and a crash leaves nothing behind but temporary files. Only
+then are the STATEs echoed. An overwrite deletes the stream's files from earlier syncs once the stream is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import tempfile
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from destination_core.parse import SEQ
+from destination_core.streams import Kind, TargetStream
+
+logger = logging.getLogger("airbyte")
+
+EXTENSIONS = {"parquet": ".parquet", "csv": ".csv", "jsonl": ".jsonl"}
+COMPRESSED = {"gzip": ".gz", "zstd": ".zst"}
+VARYING = ("{date}", "{timestamp}", "{part}", "{generation}")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where files go: a pyarrow filesystem and a base path in it (bucket/prefix on S3, a folder locally)."""
+
+    fs: pafs.FileSystem
+    base: str
+    url: str  # as the user wrote it, for messages
+
+    @property
+    def local(self) -> bool:
+        return isinstance(self.fs, pafs.LocalFileSystem)
+
+
+class PartWriter:
+    """One part file being written to a local temporary file, in the chosen format."""
+
+    def __init__(self, path: str, fmt: str, compression: str, schema: pa.Schema) -> None:
+        self.path, self.fmt, self.rows = path, fmt, 0
+        if fmt == "parquet":
+            self.writer = pq.ParquetWriter(path, schema, compression=compression)
+            return
+        self.sink = pa.output_stream(path, compression=compression if compression in COMPRESSED else None)
+        if fmt == "csv":
+            self.writer = pacsv.CSVWriter(self.sink, schema)
+        else:
+            self.db = duckdb.connect()
+
+    def write(self, rows: pa.Table) -> None:
+        self.rows += rows.num_rows
+        if self.fmt == "jsonl":
+            self.db.register("part", rows)
+            try:
+                lines = self.db.sql("SELECT to_json(part)::VARCHAR FROM part").to_arrow_table().column(0)
+            finally:
+                self.db.unregister("part")
+            for chunk in lines.chunks:
+                self.sink.write(pc.binary_join_element_wise(chunk, pa.scalar("\n"), pa.scalar("")).buffers()[2])
+            return
+        self.writer.write_table(rows)
+
+    def close(self) -> None:
+        if self.fmt == "jsonl":
+            self.sink.close()
+            return
+        self.writer.close()
+        if self.fmt == "csv":
+            self.sink.close()
+
+
+class FileLoader:
+    def __init__(self, target: Target, streams: list[TargetStream], fmt: str, compression: str, template: str) -> None:
+        self.target, self.fmt, self.template = target, fmt, template
+        self.compression = compression
+        self.streams = streams
+        self.started = dt.datetime.now(dt.UTC)
+        self.parts: Counter[tuple[str | None, str]] = Counter()
+        self.open: dict[tuple[str | None, str], tuple[PartWriter, str]] = {}
+        self.written: defaultdict[tuple[str | None, str], set[str]] = defaultdict(set)
+        # a local target's part files are written next to their final place, so that publishing is one rename
+        where = os.path.join(target.base, ".airbyte_tmp") if target.local else None
+        if where:
+            os.makedirs(where, exist_ok=True)
+        self.scratch = tempfile.TemporaryDirectory(prefix="destination-s3-", dir=where)
+
+    # -- names ----------------------------------------------------------------------------------------------
+    def _render(self, stream: TargetStream, part: int) -> str:
+        values = {
+            "{namespace}": stream.schema,
+            "{stream}": stream.name,
+            "{date}": self.started.strftime("%Y-%m-%d"),
+            "{timestamp}": str(int(self.started.timestamp() * 1000)),
+            "{part}": f"{part:05d}",
+            "{generation}": str(stream.generation_id),
+        }
+        path = self.template
+        for key, value in values.items():
+            path = path.replace(key, value)
+        extension = EXTENSIONS[self.fmt] + (COMPRESSED.get(self.compression, "") if self.fmt != "parquet" else "")
+        return f"{self.target.base.rstrip('/')}/{path}{extension}"
+
+    def stream_prefix(self, stream: TargetStream) -> str:
+        """The folder that holds this stream's files and nothing else (the template up to `{stream}/`)."""
+        head = self.template[: self.template.index("{stream}/") + len("{stream}/")]
+        head = head.replace("{namespace}", stream.schema).replace("{stream}", stream.name)
+        return f"{self.target.base.rstrip('/')}/{head}"
+
+    # -- the Loader protocol -------------------------------------------------------------------------------
+    def load(self, stream: TargetStream, rows: pa.Table) -> None:
+        rows = self._shape(stream, rows.drop_columns([SEQ]))
+        if stream.key not in self.open:
+            self.parts[stream.key] += 1
+            final = self._render(stream, self.parts[stream.key])
+            scratch = os.path.join(self.scratch.name, f"{len(self.written) + len(self.open)}-{self.parts[stream.key]}")
+            self.open[stream.key] = (PartWriter(scratch, self.fmt, self.compression, rows.schema), final)
+        self.open[stream.key][0].write(rows)
+
+    def commit(self) -> None:
+        for key, (writer, final) in list(self.open.items()):
+            writer.close()
+            self._publish(writer.path, final)
+            self.written[key].add(final)
+            logger.info(f"wrote {writer.rows:,} rows to {final}")
+        self.open.clear()
+
+    def finalize(self, stream: TargetStream) -> None:
+        if not stream.truncate:
+            return
+        prefix = self.stream_prefix(stream)
+        selector = pafs.FileSelector(prefix, recursive=True, allow_not_found=True)
+        old = [i.path for i in self.target.fs.get_file_info(selector) if i.type == pafs.FileType.File]
+        stale = [path for path in old if path not in self.written[stream.key]]
+        for path in stale:
+            self.target.fs.delete_file(path)
+        if stale:
+            logger.info(f"{stream.label}: overwrite complete, {len(stale)} file(s) of earlier syncs deleted")
+
+    def close(self) -> None:
+        """Drop what no commit published (on success there is nothing left)."""
+        self.open.clear()
+        self.scratch.cleanup()
+        if self.target.local:  # kept while another write uses it, or while it holds a crashed write's leftovers
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.join(self.target.base, ".airbyte_tmp"))
+
+    # -- helpers --------------------------------------------------------------------------------------------
+    def _shape(self, stream: TargetStream, rows: pa.Table) -> pa.Table:
+        """Numbers as doubles (CSV keeps their text); JSON values as JSON (for JSONL: embedded, not quoted)."""
+        kinds = {c.name: c.kind for c in stream.columns}
+        for index, name in enumerate(rows.column_names):
+            column = rows.column(index)
+            if kinds.get(name) is Kind.NUMBER and self.fmt != "csv":
+                rows = rows.set_column(index, name, pc.cast(column, pa.float64()))
+            elif (kinds.get(name) is Kind.JSON or name == "_airbyte_meta") and self.fmt == "jsonl":
+                storage = column.combine_chunks().cast(pa.string())
+                rows = rows.set_column(index, name, pa.ExtensionArray.from_storage(pa.json_(pa.string()), storage))
+            elif pa.types.is_timestamp(column.type) and self.fmt == "jsonl":
+                text = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S" + ("Z" if column.type.tz else ""))
+                rows = rows.set_column(index, name, text)
+        return rows
+
+    def _publish(self, scratch: str, final: str) -> None:
+        fs = self.target.fs
+        fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
+        if self.target.local:
+            os.replace(scratch, final)  # same folder tree, one rename: all or nothing
+        else:
+            pafs.copy_files(scratch, final, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
+            os.remove(scratch)
