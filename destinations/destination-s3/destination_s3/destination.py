@@ -53,8 +53,14 @@ def file_settings(config: Mapping[str, Any]) -> tuple[str, str, str]:
     return fmt, compression, template
 
 
-def check_names(streams: list[TargetStream]) -> None:
+def check_streams(streams: list[TargetStream]) -> None:
+    """Refuse what files cannot do: dedup (a file is not updated), names that are no folder name."""
     for stream in streams:
+        if stream.dedup:
+            raise config_error(
+                f"Stream '{stream.label}': files cannot be deduplicated; use append or overwrite "
+                "(and deduplicate when reading, by the primary key and _airbyte_extracted_at)."
+            )
         for part in (stream.schema, stream.name):
             if "/" in part or part in ("", ".", ".."):
                 raise config_error(f"Stream '{stream.label}': {part!r} cannot be a folder name in a path.")
@@ -91,7 +97,7 @@ class DestinationS3(BatchDestination):
     @contextmanager
     def loader(self, config: Mapping[str, Any], streams: list[TargetStream]) -> Iterator[FileLoader]:
         fmt, compression, template = file_settings(config)
-        check_names(streams)
+        check_streams(streams)
         target = target_of(config)
         if target.local:
             os.makedirs(target.base, exist_ok=True)
