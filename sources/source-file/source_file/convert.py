@@ -38,7 +38,7 @@ class Converter:
         self.db = duckdb.connect()
 
     def _text(self, k: int, raw: RawBatch) -> str:
-        """Column k of the batch as text (a JSON string unquoted), for the casts."""
+        """Column k as the casts take it: text (a JSON string unquoted), or a typed Parquet value as it is."""
         value = f"r{k}"
         if raw.json:
             return f"CASE WHEN json_type({value}::JSON) = 'VARCHAR' THEN {value}::JSON ->> '$' ELSE {value} END"
@@ -47,29 +47,34 @@ class Converter:
             return f"base64({value})"
         if pa.types.is_nested(type_):
             return f"to_json({value})::VARCHAR"
-        return f"{value}::VARCHAR"
+        return value
 
     def _typed(self, k: int, column: Column, raw: RawBatch) -> str:
-        text = f"s{k}"
+        value, type_ = f"s{k}", raw.table.schema.field(k).type
+        text = raw.json or _is_text(type_) or pa.types.is_nested(type_) or pa.types.is_binary(type_)
         match column.kind:
+            case Kind.INTEGER if pa.types.is_integer(type_):
+                return f"TRY_CAST({value} AS BIGINT)"
             case Kind.INTEGER:
-                return (f"CASE WHEN TRY_CAST({text} AS DOUBLE) = floor(TRY_CAST({text} AS DOUBLE)) "
-                        f"THEN TRY_CAST({text} AS BIGINT) END")  # fmt: skip
+                return (f"CASE WHEN TRY_CAST({value} AS DOUBLE) = floor(TRY_CAST({value} AS DOUBLE)) "
+                        f"THEN TRY_CAST({value} AS BIGINT) END")  # fmt: skip
+            case Kind.NUMBER if text:
+                return (f"CASE WHEN regexp_full_match(trim({value}), '{JSON_NUMBER}') THEN trim({value}) "
+                        f"ELSE CAST(TRY_CAST({value} AS DOUBLE) AS VARCHAR) END")  # fmt: skip
+            case Kind.NUMBER if pa.types.is_integer(type_) or pa.types.is_floating(type_) or pa.types.is_decimal(type_):
+                return f"CAST({value} AS VARCHAR)"  # exact for decimals, shortest round trip for doubles
             case Kind.NUMBER:
-                return (f"CASE WHEN regexp_full_match(trim({text}), '{JSON_NUMBER}') THEN trim({text}) "
-                        f"ELSE CAST(TRY_CAST({text} AS DOUBLE) AS VARCHAR) END")  # fmt: skip
+                return f"CAST(TRY_CAST({value} AS DOUBLE) AS VARCHAR)"
             case Kind.JSON if raw.json:
                 return f"r{k}"
-            case Kind.JSON if (
-                pa.types.is_string(raw.table.schema.field(k).type) or raw.table.schema.field(k).type == pa.null()
-            ):
+            case Kind.JSON if _is_text(type_):
                 return f"CASE WHEN json_valid(r{k}) THEN r{k} END"
             case Kind.JSON:
                 return f"to_json(r{k})::VARCHAR"
             case Kind.STRING:
-                return text
+                return f"CAST({value} AS VARCHAR)"
             case kind:
-                return f"TRY_CAST({text} AS {_CASTS[kind]})"
+                return f"TRY_CAST({value} AS {_CASTS[kind]})"
 
     def convert(self, raw: RawBatch, url: str, skip_bad: bool) -> Converted:
         table = raw.table.rename_columns([f"r{k}" for k in range(raw.table.num_columns)])
