@@ -40,6 +40,7 @@ test: lint
 bench:
 	$(BIN)/python bench/read_postgres.py
 	$(BIN)/python bench/write_destinations.py
+	$(BIN)/python bench/read_files.py
 
 # Password (scram) and TLS on the local PostgreSQL, for the tests that need them (root, idempotent).
 pg-test-setup:
