@@ -8,7 +8,6 @@ Only the few non-RECORD lines (STATE, TRACE, LOG) are parsed in Python.
 
 from __future__ import annotations
 
-import json
 import logging
 import select
 import time
@@ -27,11 +26,11 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from destination_core.streams import EXTRACTED_AT, GENERATION_ID, META, RAW_ID, Kind, TargetStream
+from source_core.jsontext import number_pattern
 
 logger = logging.getLogger("airbyte")
 
 SCAN_PARTS = 8
-NUMBER_AFTER_KEY = r"\s*:\s*(-?[0-9][0-9.eE+-]*)"
 SEQ = "_airbyte_seq"  # the line number: orders rows of one key that share cursor and extraction time
 MESSAGE_TYPES = {"RECORD", "STATE", "LOG", "TRACE", "CONTROL", "SPEC", "CATALOG", "CONNECTION_STATUS"}
 StreamKey = tuple[str | None, str]
@@ -120,7 +119,7 @@ class MessageParser:
                 # (the token after the field's key, accepted only if it is the same number).
                 # The pattern is inlined, not bound, so that DuckDB compiles it once: it is safe as a literal, since
                 # every character but ASCII letters and digits is a \x{..} escape (a quote cannot occur).
-                pattern = literal_pattern(json.dumps(column.name, ensure_ascii=False)) + NUMBER_AFTER_KEY
+                pattern = number_pattern(column.name)
                 texts.append(f", CASE WHEN length({access}) > 15 THEN regexp_extract(line, '{pattern}', 1) END AS x{k}")
                 expr = f"CASE WHEN TRY_CAST(s{k} AS DOUBLE) IS NULL THEN NULL WHEN x{k} <> '' AND "
                 expr += f"TRY_CAST(x{k} AS DOUBLE) = TRY_CAST(s{k} AS DOUBLE) THEN x{k} ELSE s{k} END"
@@ -328,11 +327,6 @@ class MessageParser:
     @staticmethod
     def _malformed(number: int, why: str) -> AirbyteTracedException:
         return input_error(f"stdin line {number + 1} is not a valid Airbyte message: {why}.")
-
-
-def literal_pattern(text: str) -> str:
-    """`text` as an RE2 pattern matching itself: every character but ASCII letters and digits as a hex escape."""
-    return "".join(c if c.isascii() and c.isalnum() else f"\\x{{{ord(c):x}}}" for c in text)
 
 
 def read_lines(stream: BinaryIO, size: int, max_wait: float = 1.0) -> Iterator[memoryview]:

@@ -54,7 +54,7 @@ class Converter:
         text = raw.json or _is_text(type_) or pa.types.is_nested(type_) or pa.types.is_binary(type_)
         match column.kind:
             case Kind.INTEGER if pa.types.is_integer(type_):
-                return f"TRY_CAST({value} AS BIGINT)"
+                return value  # any width, unsigned 64-bit too: the encoder writes it as it is
             case Kind.INTEGER:
                 return (f"CASE WHEN TRY_CAST({value} AS DOUBLE) = floor(TRY_CAST({value} AS DOUBLE)) "
                         f"THEN TRY_CAST({value} AS BIGINT) END")  # fmt: skip
@@ -78,6 +78,9 @@ class Converter:
 
     def convert(self, raw: RawBatch, url: str, skip_bad: bool) -> Converted:
         table = raw.table.rename_columns([f"r{k}" for k in range(raw.table.num_columns)])
+        for k, field in enumerate(table.schema):
+            if pa.types.is_decimal256(field.type):  # DuckDB takes decimals up to 38 digits: the rest as exact text
+                table = table.set_column(k, field.name, table.column(k).cast(pa.string()))
         table = table.append_column("line", raw.lines)
         texts = "".join(f", {self._text(k, raw)} AS s{k}" for k in range(len(self.columns)))
         typed = "".join(f", {self._typed(k, c, raw)} AS c{k}" for k, c in enumerate(self.columns))
@@ -101,10 +104,9 @@ class Converter:
             k = flags[position].as_py()
             value = result.column(f"s{k}")[position].as_py()
             column = self.columns[k]
-            raise FileError(
-                f"{url}, line {result.column('line')[position].as_py()}: column {column.name!r} holds {value!r}, "
-                f"which is not a valid {column.kind.value}"
-            )
+            line = raw.line_of(result.column("line")[position].as_py())
+            raise FileError(f"{url}, line {line}: column {column.name!r} holds {value!r}, which is not a valid "
+                            f"{column.kind.value}")  # fmt: skip
         if skipped:
             result = result.filter(flags.is_null())
         typed_columns = {c.name: result.column(f"c{k}") for k, c in enumerate(self.columns)}

@@ -8,8 +8,10 @@ so every format gets the same casts, the same null rules and the same errors. Co
 
 from __future__ import annotations
 
+import io
 import logging
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import duckdb
@@ -17,9 +19,9 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from source_core.jsontext import number_pattern
 from source_file.config import COMPRESSIONS, StreamConfig
 from source_file.storage import FileRef, Storage
 
@@ -33,8 +35,9 @@ class FileError(Exception):
 @dataclass
 class RawBatch:
     table: pa.Table  # the stream's columns, as read: text (CSV), JSON text (JSONL) or typed (Parquet)
-    lines: pa.Array  # the line (1-based) each row starts on; for Parquet, the row number
+    lines: pa.Array  # where each row is: its line (JSONL), its row number (Parquet, CSV: see line_of)
     json: bool = False  # values are JSON texts (a string value still in quotes)
+    line_of: Callable[[int], int] = lambda position: position  # `lines` value -> line in the file (for errors)
 
 
 def _open(storage: Storage, file: FileRef) -> pa.NativeFile:
@@ -46,13 +49,14 @@ def _open(storage: Storage, file: FileRef) -> pa.NativeFile:
 
 
 def read_raw(
-    storage: Storage, file: FileRef, stream: StreamConfig, columns: list[str], block_bytes: int
+    storage: Storage, file: FileRef, stream: StreamConfig, columns: list[str], numbers: set[str], block_bytes: int
 ) -> Iterator[RawBatch]:
+    """`numbers`: the columns holding numbers, whose digits JSONL must keep beyond what a double holds."""
     match stream.format_of(file.path):
         case "csv":
             yield from _csv(storage, file, stream, columns, block_bytes)
         case "jsonl":
-            yield from _jsonl(storage, file, stream, columns, block_bytes)
+            yield from _jsonl(storage, file, stream, columns, numbers, block_bytes)
         case "parquet":
             yield from _parquet(storage, file, columns)
 
@@ -79,15 +83,15 @@ def _csv(
     storage: Storage, file: FileRef, stream: StreamConfig, columns: list[str], block_bytes: int
 ) -> Iterator[RawBatch]:
     skipped = 0
+    invalid: list[pacsv.InvalidRow] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
         nonlocal skipped
         if stream.skip_errors:
             skipped += 1
             return "skip"
-        line = f"line {row.number}" if row.number is not None else "a line"
-        raise FileError(f"{file.url}, {line}: {row.text[:200]!r} has {row.actual_columns} fields, "
-                        f"not {row.expected_columns}")  # fmt: skip
+        invalid.append(row)  # pyarrow raises its own error, without the line: ours says where
+        return "error"
 
     read, parse = _csv_options(stream, block_bytes, on_invalid)
     convert = pacsv.ConvertOptions(
@@ -98,25 +102,45 @@ def _csv(
         strings_can_be_null=True,
         quoted_strings_can_be_null=False,
     )
-    header_lines = 1 if stream.csv.header and not stream.csv.column_names else 0
-    header_lines += 1 if stream.csv.header and stream.csv.column_names else 0
     rows = 0
     with _open(storage, file) as source:
         try:
             reader = pacsv.open_csv(source, read_options=read, parse_options=parse, convert_options=convert)
             for batch in reader:
-                # line numbers assume no line breaks inside values (newlines_in_values is off)
-                lines = pa.array(np.arange(rows, rows + batch.num_rows) + header_lines + 1 + skipped)
+                lines = pa.array(np.arange(rows + 1, rows + 1 + batch.num_rows))  # data rows, counted from 1
                 rows += batch.num_rows
-                yield RawBatch(pa.Table.from_batches([batch]), lines)
+                yield RawBatch(pa.Table.from_batches([batch]), lines,
+                               line_of=lambda row: _csv_line(storage, file, stream, row=row))  # fmt: skip
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            if invalid:
+                row = invalid[0]
+                line = _csv_line(storage, file, stream, text=row.text)
+                raise FileError(f"{file.url}, line {line}: {row.text[:200]!r} has {row.actual_columns} fields, "
+                                f"not {row.expected_columns}") from exc  # fmt: skip
             raise FileError(f"{file.url}: {exc}") from exc
     if skipped:
         logger.warning(f"{file.url}: skipped {skipped} rows that did not parse")
 
 
+def _csv_line(storage: Storage, file: FileRef, stream: StreamConfig, row: int = 0, text: str | None = None) -> int:
+    """The line in the file of data row `row` (from 1), or of the first line reading `text`: found by counting
+    lines again, as pyarrow skips empty ones and does not say where a row was (used for error messages only)."""
+    header = 1 if stream.csv.header else 0
+    with _open(storage, file) as source:
+        lines = io.TextIOWrapper(io.BufferedReader(source), encoding=stream.csv.encoding, errors="replace", newline="")
+        data_rows = 0
+        for number, line in enumerate(lines, start=1):
+            content = line.rstrip("\r\n")
+            if number <= header or not content:
+                continue
+            data_rows += 1
+            if (text is not None and content == text) or (text is None and data_rows == row):
+                return number
+    return row + header
+
+
 def _jsonl(
-    storage: Storage, file: FileRef, stream: StreamConfig, columns: list[str], block_bytes: int
+    storage: Storage, file: FileRef, stream: StreamConfig, columns: list[str], numbers: set[str], block_bytes: int
 ) -> Iterator[RawBatch]:
     structure = orjson.dumps({name: "JSON" for name in columns}).decode()
     db = duckdb.connect()
@@ -136,9 +160,9 @@ def _jsonl(
             if texts and texts[-1] == "":
                 texts.pop()
             rest = data[cut:]
-            numbers = np.arange(line + 1, line + 1 + len(texts))
+            line_numbers = np.arange(line + 1, line + 1 + len(texts))
             line += len(texts)
-            yield _json_lines(db, file, stream, texts, numbers, structure, columns)
+            yield _json_lines(db, file, stream, texts, line_numbers, structure, columns, numbers)
             if not block:
                 break
 
@@ -148,12 +172,13 @@ def _json_lines(
     file: FileRef,
     stream: StreamConfig,
     texts: list[str],
-    numbers: np.ndarray,
+    line_numbers: np.ndarray,
     structure: str,
     columns: list[str],
+    numbers: set[str],
 ) -> RawBatch:
     """One block of JSON lines -> a column per field, each value its JSON text (null when absent or null)."""
-    block = pa.table({"n": numbers, "line": texts})
+    block = pa.table({"n": line_numbers, "line": texts})
     db.register("block", block)
     try:
         bad = db.execute(
@@ -168,9 +193,16 @@ def _json_lines(
         fields = []
         for i, name in enumerate(columns):
             params[f"f{i}"] = name
-            fields.append(f", struct_extract(o, $f{i})::VARCHAR AS c{i}")
+            value = f"struct_extract(o, $f{i})::VARCHAR"
+            if name in numbers:
+                # DuckDB hands numbers over as doubles: a long one is taken again from the line, if the same number
+                # (the pattern is inlined, so compiled once; it holds no quote, see number_pattern)
+                exact = f"regexp_extract(line, '{number_pattern(name)}', 1)"
+                same = f"TRY_CAST({exact} AS DOUBLE) = TRY_CAST({value} AS DOUBLE)"
+                value = f"CASE WHEN length({value}) > 15 AND {same} THEN {exact} ELSE {value} END"
+            fields.append(f", {value} AS c{i}")
         result = db.sql(
-            f"SELECT n{''.join(fields)} FROM (SELECT n, json_transform(line, $structure) AS o FROM block "
+            f"SELECT n{''.join(fields)} FROM (SELECT n, line, json_transform(line, $structure) AS o FROM block "
             "WHERE trim(line) <> '' AND json_valid(line) AND json_type(line) = 'OBJECT')",
             params=params,
         ).to_arrow_table()
@@ -199,19 +231,19 @@ def _parquet(storage: Storage, file: FileRef, columns: list[str]) -> Iterator[Ra
 
 
 def sample_schema(storage: Storage, file: FileRef, stream: StreamConfig, rows: int, block_bytes: int) -> pa.Schema:
-    """The Arrow schema pyarrow infers from the first `rows` rows of `file` (Parquet: its own schema)."""
+    """The Arrow schema of `file`: Parquet's own, or the one inferred from its first `rows` rows (CSV: pyarrow;
+    JSONL: DuckDB, which gives a field of several JSON types the JSON type)."""
     fmt = stream.format_of(file.path)
     try:
         if fmt == "parquet":
             with storage.open(file) as source:
                 return pq.ParquetFile(source).schema_arrow
         with _open(storage, file) as source:
-            if fmt == "csv":
-                read, parse = _csv_options(stream, block_bytes, lambda row: "skip")
-                convert = pacsv.ConvertOptions(null_values=list(stream.csv.null_values), strings_can_be_null=True)
-                reader = pacsv.open_csv(source, read_options=read, parse_options=parse, convert_options=convert)
-            else:
-                reader = pajson.open_json(source, read_options=pajson.ReadOptions(block_size=block_bytes))
+            if fmt == "jsonl":
+                return _jsonl_schema(source, stream, rows)
+            read, parse = _csv_options(stream, block_bytes, lambda row: "skip")
+            convert = pacsv.ConvertOptions(null_values=list(stream.csv.null_values), strings_can_be_null=True)
+            reader = pacsv.open_csv(source, read_options=read, parse_options=parse, convert_options=convert)
             batches, seen = [], 0
             for batch in reader:
                 batches.append(batch)
@@ -219,5 +251,17 @@ def sample_schema(storage: Storage, file: FileRef, stream: StreamConfig, rows: i
                 if seen >= rows:
                     break
             return pa.Table.from_batches(batches, schema=reader.schema).slice(0, rows).schema
-    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError, duckdb.Error) as exc:
         raise FileError(f"{file.url}: cannot infer a schema: {exc}") from exc
+
+
+def _jsonl_schema(source: pa.NativeFile, stream: StreamConfig, rows: int) -> pa.Schema:
+    with tempfile.NamedTemporaryFile(suffix=".jsonl") as sample:
+        for number, line in enumerate(io.BufferedReader(source), start=1):
+            if number > rows:
+                break
+            sample.write(line)
+        sample.flush()
+        with duckdb.connect() as db:
+            relation = db.read_json(sample.name, format="newline_delimited", ignore_errors=stream.skip_errors)
+            return relation.limit(0).to_arrow_table().schema

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 from airbyte_cdk.models import (
     AirbyteCatalog,
@@ -189,7 +190,8 @@ class StreamReader:
         modified = pa.scalar(file.modified_us, pa.timestamp("us", tz="UTC"))
         skipped = 0
         try:
-            for raw in read_raw(self.storage, file, self.stream, names, self.settings.batch_bytes):
+            numbers = {c.name for c in self.columns if c.kind is Kind.NUMBER}
+            for raw in read_raw(self.storage, file, self.stream, names, numbers, self.settings.batch_bytes):
                 converted = self.converter.convert(raw, file.url, self.stream.skip_errors)
                 skipped += converted.skipped
                 table = converted.table
@@ -202,9 +204,10 @@ class StreamReader:
                 for batch in table.combine_chunks().to_batches():
                     progress.add(batch.num_rows)
                     yield Records(self.encoder, batch)
-        except FileError as exc:
+        except (FileError, pa.ArrowException, duckdb.Error, OSError) as exc:
+            error = exc if isinstance(exc, FileError) else FileError(f"{file.url}: {exc}")
             if not self.stream.skip_errors:
-                raise file_error(exc) from exc
-            self.logger.warning(f"{self.stream.name}: skipped the rest of {file.url}: {exc}")
+                raise file_error(error) from exc
+            self.logger.warning(f"{self.stream.name}: skipped the rest of {file.url}: {error}")
         if skipped:
             self.logger.warning(f"{self.stream.name}: {file.url}: skipped {skipped} row(s) that do not fit the schema")

@@ -76,11 +76,19 @@ class Storage:
             fixed.append(part)
         base = "/".join(fixed)
         try:
+            if is_s3 and fs.get_file_info(parts[0]).type == pafs.FileType.NotFound:
+                raise config_error(f"S3 bucket {parts[0]!r} does not exist, or these credentials cannot see it.")
             if len(fixed) == len(parts):  # no glob: one file
                 infos = [fs.get_file_info(path)]
             else:
                 infos = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
         except (OSError, pa.ArrowException) as exc:
+            if any(code in str(exc) for code in ("ACCESS_DENIED", "AccessDenied", "SignatureDoesNotMatch",
+                                                 "InvalidAccessKeyId")):  # fmt: skip
+                raise config_error(
+                    f"S3 refused access to {pattern}: check the access key (aws_access_key_id) and its secret, "
+                    f"and that they may list the bucket ({exc})"
+                ) from exc
             raise config_error(f"Cannot list {pattern}: {exc}") from exc
         found = []
         for info in infos:

@@ -1,0 +1,320 @@
+"""Fixtures for source-file tests: real files in a temp folder, a real S3 API server (moto_server) and the real CLI.
+
+`moto_server` runs as a separate process on a free port; the tests and the connector talk to it over HTTP. If it
+cannot start, the tests that need it fail; they never skip.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pyarrow as pa
+import pytest
+
+CLI = [sys.executable, "-c", "from source_file.run import run; run()"]
+MOTO_SERVER = Path(sys.executable).parent / "moto_server"
+KEY_ID, SECRET = "testing", "testing"
+REGION = "us-east-1"
+FILE_URL = "_ab_source_file_url"
+FILE_MODIFIED = "_ab_source_file_last_modified"
+
+
+# ---------------------------------------------------------------- running the CLI
+
+
+@dataclass
+class Run:
+    """What one CLI invocation printed: every stdout line parsed as a message (floats as Decimal), exit code, stderr."""
+
+    exit_code: int
+    messages: list[dict[str, Any]]
+    stdout: str
+    stderr: str
+    non_json: list[str] = field(default_factory=list)
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m["type"] == kind]
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return [m["record"] for m in self.of("RECORD")]
+
+    @property
+    def data(self) -> list[dict[str, Any]]:
+        return [r["data"] for r in self.records]
+
+    @property
+    def states(self) -> list[dict[str, Any]]:
+        return [m["state"] for m in self.of("STATE")]
+
+    @property
+    def stream_states(self) -> list[dict[str, Any]]:
+        return [s["stream"]["stream_state"] for s in self.states]
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return [m["trace"]["error"] for m in self.of("TRACE") if m["trace"]["type"] == "ERROR"]
+
+    @property
+    def logs(self) -> list[str]:
+        return [m["log"]["message"] for m in self.of("LOG")]
+
+    @property
+    def statuses(self) -> list[tuple[str, str]]:
+        return [
+            (m["trace"]["stream_status"]["stream_descriptor"]["name"], m["trace"]["stream_status"]["status"])
+            for m in self.of("TRACE")
+            if m["trace"]["type"] == "STREAM_STATUS"
+        ]
+
+    @property
+    def status(self) -> dict[str, Any]:
+        (only,) = [m["connectionStatus"] for m in self.of("CONNECTION_STATUS")]
+        return only
+
+    @property
+    def catalog(self) -> dict[str, dict[str, Any]]:
+        """discover's streams by name."""
+        (found,) = [m["catalog"] for m in self.of("CATALOG")]
+        return {s["name"]: s for s in found["streams"]}
+
+    def sequence(self) -> list[tuple[str, Any]]:
+        """RECORDs and STATEs in output order: ("RECORD", data) or ("STATE", stream_state)."""
+        out: list[tuple[str, Any]] = []
+        for m in self.messages:
+            if m["type"] == "RECORD":
+                out.append(("RECORD", m["record"]["data"]))
+            elif m["type"] == "STATE":
+                out.append(("STATE", m["state"]["stream"]["stream_state"]))
+        return out
+
+    def describe(self) -> str:
+        """A short account of the run for assertion messages: exit code, error messages, last messages, stderr."""
+        errors = [e.get("message") for e in self.errors]
+        last = [json.dumps(m, default=str)[:300] for m in self.messages if m["type"] != "LOG"][-12:]
+        return (
+            f"exit {self.exit_code}; errors: {errors}\n--- last messages\n"
+            + "\n".join(last)
+            + f"\n--- non-JSON stdout\n{self.non_json[-10:]}\n--- stderr\n{self.stderr[-2000:]}"
+        )
+
+
+def parse(stdout: str, stderr: str, exit_code: int) -> Run:
+    messages, non_json = [], []
+    for line in stdout.splitlines():
+        try:
+            messages.append(json.loads(line, parse_float=Decimal))
+        except json.JSONDecodeError:
+            non_json.append(line)
+    return Run(exit_code, messages, stdout, stderr, non_json)
+
+
+class Connector:
+    """Runs `source-file` commands as a separate process, with config/catalog/state files in a temp folder."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+
+    def _file(self, name: str, content: Any) -> str:
+        self.count += 1
+        path = self.folder / f"{self.count}-{name}.json"
+        path.write_text(json.dumps(content))
+        return str(path)
+
+    def run(self, command: str, config: dict | None = None, catalog: dict | None = None, state: Any = None) -> Run:
+        args = [command]
+        if config is not None:
+            args += ["--config", self._file("config", config)]
+        if catalog is not None:
+            args += ["--catalog", self._file("catalog", catalog)]
+        if state is not None:
+            args += ["--state", self._file("state", state)]
+        done = subprocess.run(CLI + args, capture_output=True, text=True, timeout=120)
+        return parse(done.stdout, done.stderr, done.returncode)
+
+    def discover(self, config: dict) -> dict[str, dict[str, Any]]:
+        found = self.run("discover", config)
+        assert found.exit_code == 0, found.describe()
+        return found.catalog
+
+    def catalog(self, config: dict, sync_mode: str = "full_refresh", streams: list[str] | None = None) -> dict:
+        """A configured catalog from `discover`: every stream (or those named) in `sync_mode`."""
+        return configured_catalog(self.discover(config).values(), sync_mode, streams)
+
+
+def configured_catalog(streams: Any, sync_mode: str = "full_refresh", names: list[str] | None = None) -> dict:
+    destination = "append" if sync_mode == "incremental" else "overwrite"
+    return {
+        "streams": [
+            {"stream": s, "sync_mode": sync_mode, "destination_sync_mode": destination}
+            | ({"cursor_field": [FILE_MODIFIED]} if sync_mode == "incremental" else {})
+            for s in streams
+            if names is None or s["name"] in names
+        ]
+    }
+
+
+@pytest.fixture
+def connector(tmp_path: Path) -> Connector:
+    return Connector(tmp_path / "_connector")
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    return folder
+
+
+def stream(name: str, *globs: str | Path, **options: Any) -> dict[str, Any]:
+    return {"name": name, "globs": [str(g) for g in globs], **options}
+
+
+def config_of(*streams: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"streams": list(streams), **extra}
+
+
+# ---------------------------------------------------------------- writing files
+
+
+def write(path: Path, content: str | bytes, encoding: str = "utf-8") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, str):
+        content = content.encode(encoding)
+    path.write_bytes(content)
+    return path
+
+
+def write_gzip(path: Path, content: str) -> Path:
+    return write(path, gzip.compress(content.encode()))
+
+
+def write_zstd(path: Path, content: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with pa.OSFile(str(path), "wb") as raw, pa.CompressedOutputStream(raw, "zstd") as out:
+        out.write(content.encode())
+    return path
+
+
+def jsonl(*rows: dict[str, Any]) -> str:
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+BASE_NS = 1_700_000_000 * 10**9  # 2023-11-14T22:13:20Z
+
+
+def set_mtime(path: Path, ns: int) -> Path:
+    os.utime(path, ns=(ns, ns))
+    return path
+
+
+def iso_of_ns(ns: int) -> str:
+    """The `_ab_source_file_last_modified` text of a modification time given in ns (microsecond precision, Z)."""
+    seconds, rest = divmod(ns, 10**9)
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{rest // 1000:06d}Z"
+
+
+# ---------------------------------------------------------------- a real S3 API server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_moto(env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """Start `moto_server` on a free port and wait until it answers; fail the test if it does not."""
+    if not MOTO_SERVER.exists():
+        pytest.fail(
+            f"moto_server is not installed next to {sys.executable} (pip install 'moto[server]')", pytrace=False
+        )
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            err = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            pytest.fail(f"moto_server exited with {process.returncode}: {err[-2000:]}", pytrace=False)
+        try:
+            with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            stop_moto(process)
+            pytest.fail(f"moto_server did not answer at {endpoint} within 30 s", pytrace=False)
+        time.sleep(0.1)
+    return process, endpoint
+
+
+def stop_moto(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.stderr:
+        process.stderr.close()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    process, endpoint = start_moto()
+    yield endpoint
+    stop_moto(process)
+
+
+def s3_client(endpoint: str, key_id: str = KEY_ID, secret: str = SECRET):
+    return boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id=key_id, aws_secret_access_key=secret, region_name=REGION
+    )
+
+
+@pytest.fixture(scope="session")
+def s3(s3_endpoint: str):
+    return s3_client(s3_endpoint)
+
+
+@pytest.fixture
+def bucket(s3) -> str:
+    """A new, empty bucket for one test."""
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def s3_settings(s3_endpoint: str) -> dict[str, str]:
+    """The config fields that point the connector at the test server."""
+    return {
+        "aws_access_key_id": KEY_ID,
+        "aws_secret_access_key": SECRET,
+        "region": REGION,
+        "endpoint_url": s3_endpoint,
+    }

@@ -1,0 +1,176 @@
+"""`discover`: the JSON schemas inferred from CSV/JSONL samples and Parquet metadata, and a user schema winning."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import jsonschema
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from .conftest import FILE_MODIFIED, FILE_URL, Connector, config_of, jsonl, stream, write
+
+METADATA = {
+    FILE_URL: {"type": "string"},
+    FILE_MODIFIED: {"type": "string", "format": "date-time", "airbyte_type": "timestamp_with_timezone"},
+}
+
+TYPES_CSV = """\
+int,num,flag,day,text,mixed_date,mixed_num,empty,ts,ts_tz
+1,1.5,true,2024-01-02,hello,2024-01-01,1,,2024-01-02 10:00:00,2024-01-02T10:00:00Z
+-20,2,false,2024-02-29,"a, b",01/02/2024,x,,2024-01-03 11:30:00,2024-01-03T11:30:00+02:00
+300,-0.25,TRUE,1999-12-31,world,2024-03-01,3,,2024-01-04 00:00:00,2024-01-04T00:00:00Z
+"""
+
+USER_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "int": {"type": ["null", "string"]},
+        "extra": {"type": ["null", "number"]},
+        "when": {"type": ["null", "string"], "format": "date-time", "airbyte_type": "timestamp_without_timezone"},
+    },
+}
+
+
+def parquet_table() -> pa.Table:
+    return pa.table(
+        {
+            "i64": pa.array([1, None], pa.int64()),
+            "i32": pa.array([7, 8], pa.int32()),
+            "f64": pa.array([1.25, None], pa.float64()),
+            "dec": pa.array([Decimal("12345678901234567890.123"), None], pa.decimal128(23, 3)),
+            "flag": pa.array([True, None]),
+            "day": pa.array([dt.date(2024, 1, 2), None]),
+            "ts": pa.array([dt.datetime(2024, 1, 2, 3, 4, 5), None], pa.timestamp("us")),
+            "ts_tz": pa.array([dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC), None], pa.timestamp("us", tz="UTC")),
+            "text": pa.array(["x", None]),
+            "items": pa.array([[1, 2], None], pa.list_(pa.int64())),
+            "obj": pa.array([{"a": 1, "b": "x"}, None], pa.struct([("a", pa.int64()), ("b", pa.string())])),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory) -> dict[str, dict]:
+    """One discover over a stream of each kind (one CLI run for the whole module)."""
+    data = tmp_path_factory.mktemp("discover")
+    write(data / "types.csv", TYPES_CSV)
+    write(data / "nested" / "a.jsonl", jsonl(
+        {"id": 1, "name": "a", "obj": {"k": "v", "deep": {"n": 1}}, "items": [1, 2], "objs": [{"x": 1}],
+         "ratio": 0.5, "ok": True},
+        {"id": 2, "name": None, "obj": None, "items": [], "objs": [], "ratio": 2, "ok": False},
+        {"id": 3},
+    ))  # fmt: skip
+    pq.write_table(parquet_table(), data / "types.parquet")
+    write(data / "user" / "a.csv", "int,other\n1,2\n")
+    config = config_of(
+        stream("csv", data / "types.csv"),
+        stream("jsonl", data / "**" / "*.jsonl"),
+        stream("parquet", data / "*.parquet"),
+        stream("user", data / "user" / "*.csv", schema=USER_SCHEMA),
+        stream("user_no_files", data / "nothing-here" / "*.csv", schema=USER_SCHEMA),
+    )
+    return Connector(tmp_path_factory.mktemp("connector")).discover(config)
+
+
+def props(catalog: dict[str, dict], name: str) -> dict[str, dict]:
+    return {k: v for k, v in catalog[name]["json_schema"]["properties"].items() if k not in METADATA}
+
+
+def test_every_stream_is_described_the_same_way(catalog):
+    assert set(catalog) == {"csv", "jsonl", "parquet", "user", "user_no_files"}
+    for stream_ in catalog.values():
+        jsonschema.Draft7Validator.check_schema(stream_["json_schema"])
+        assert stream_["json_schema"]["type"] == "object"
+        assert stream_["supported_sync_modes"] == ["full_refresh", "incremental"]
+        assert stream_["source_defined_cursor"] is True
+        assert stream_["default_cursor_field"] == [FILE_MODIFIED]
+        properties = stream_["json_schema"]["properties"]
+        assert properties[FILE_URL] == METADATA[FILE_URL]
+        assert properties[FILE_MODIFIED] == METADATA[FILE_MODIFIED]
+
+
+def test_csv_types_inferred_from_a_sample(catalog):
+    assert props(catalog, "csv") == {
+        "int": {"type": ["null", "integer"]},
+        "num": {"type": ["null", "number"]},
+        "flag": {"type": ["null", "boolean"]},
+        "day": {"type": ["null", "string"], "format": "date"},
+        "text": {"type": ["null", "string"]},
+        "mixed_date": {"type": ["null", "string"]},  # 2024-01-01 and 01/02/2024: no single format
+        "mixed_num": {"type": ["null", "string"]},  # 1, x, 3
+        "empty": {"type": ["null", "string"]},
+        "ts": {"type": ["null", "string"], "format": "date-time", "airbyte_type": "timestamp_without_timezone"},
+        "ts_tz": {"type": ["null", "string"], "format": "date-time", "airbyte_type": "timestamp_with_timezone"},
+    }
+    assert list(props(catalog, "csv")) == TYPES_CSV.splitlines()[0].split(",")  # the file's column order
+
+
+def test_jsonl_nested_values_are_objects_and_arrays(catalog):
+    assert props(catalog, "jsonl") == {
+        "id": {"type": ["null", "integer"]},
+        "name": {"type": ["null", "string"]},
+        "obj": {"type": ["null", "object"]},
+        "items": {"type": ["null", "array"]},
+        "objs": {"type": ["null", "array"]},
+        "ratio": {"type": ["null", "number"]},
+        "ok": {"type": ["null", "boolean"]},
+    }
+
+
+def test_parquet_types_come_from_its_metadata(catalog):
+    assert props(catalog, "parquet") == {
+        "i64": {"type": ["null", "integer"]},
+        "i32": {"type": ["null", "integer"]},
+        "f64": {"type": ["null", "number"]},
+        "dec": {"type": ["null", "number"]},
+        "flag": {"type": ["null", "boolean"]},
+        "day": {"type": ["null", "string"], "format": "date"},
+        "ts": {"type": ["null", "string"], "format": "date-time", "airbyte_type": "timestamp_without_timezone"},
+        "ts_tz": {"type": ["null", "string"], "format": "date-time", "airbyte_type": "timestamp_with_timezone"},
+        "text": {"type": ["null", "string"]},
+        "items": {"type": ["null", "array"]},
+        "obj": {"type": ["null", "object"]},
+    }
+
+
+def test_user_schema_wins_over_the_files(catalog):
+    # the file says int is an integer and has a column `other`: the user's schema is what counts
+    assert props(catalog, "user") == USER_SCHEMA["properties"]
+    assert props(catalog, "user_no_files") == USER_SCHEMA["properties"]
+
+
+def test_stream_without_files_or_schema_is_a_config_error(connector, data_dir: Path):
+    write(data_dir / "a.csv", "id\n1\n")
+    config = config_of(stream("fine", data_dir / "*.csv"), stream("empty", data_dir / "none" / "**" / "*.csv"))
+    run = connector.run("discover", config)
+    assert run.exit_code != 0, run.describe()
+    assert run.of("CATALOG") == []
+    (error,) = run.errors
+    assert error["failure_type"] == "config_error"
+    assert "'empty'" in error["message"]
+    assert "schema" in error["message"]
+    assert str(data_dir / "none" / "**" / "*.csv") in error["message"]
+
+
+def test_jsonl_columns_of_mixed_json_types(connector, data_dir: Path):
+    """A field that is a number in one line and a string in the next, and a list mixing both, are valid JSONL:
+    discover must give them a type that holds every value instead of failing."""
+    write(data_dir / "mixed.jsonl", jsonl({"id": 1, "v": 1, "l": [1, "a"]}, {"id": 2, "v": "z", "l": []}))
+    run = connector.run("discover", config_of(stream("mixed", data_dir / "mixed.jsonl")))
+    assert run.exit_code == 0, run.describe()
+    properties = props(run.catalog, "mixed")
+    assert properties["id"] == {"type": ["null", "integer"]}
+    assert "string" in properties["v"]["type"], properties["v"]
+    assert "array" in properties["l"]["type"], properties["l"]
+
+
+def test_discover_with_on_error_skip_ignores_a_bad_jsonl_line(connector, data_dir: Path):
+    """With `on_error: skip` a line that is not JSON is left out of the read, so it must not stop discover."""
+    write(data_dir / "some-bad.jsonl", '{"id": 1, "v": "a"}\nnot json at all\n{"id": 3, "v": "c"}\n')
+    run = connector.run("discover", config_of(stream("s", data_dir / "some-bad.jsonl", on_error="skip")))
+    assert run.exit_code == 0, run.describe()
+    assert props(run.catalog, "s") == {"id": {"type": ["null", "integer"]}, "v": {"type": ["null", "string"]}}
