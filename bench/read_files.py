@@ -29,7 +29,7 @@ ROWS_SQL = """
     SELECT i AS id, 'customer ' || i AS name, round(i * 1.37, 2)::DECIMAL(12, 2) AS amount,
            TIMESTAMPTZ '2024-01-01 00:00:00+00' + to_seconds(i) AS created_at, i % 2 = 0 AS active,
            '{"k":' || i || ',"ok":' || (i % 3 = 0) || '}' AS payload, DATE '2020-01-01' + (i % 1000)::INT AS day,
-           i / 7.0 AS score, 'C' || (i % 100) AS code, uuid() AS ref
+           i / 7.0 AS score, 'C' || (i % 100) AS code, uuid()::VARCHAR AS ref
     FROM range(1, $rows + 1) t(i)
 """
 
