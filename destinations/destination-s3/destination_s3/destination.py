@@ -44,8 +44,11 @@ def file_settings(config: Mapping[str, Any]) -> tuple[str, str, str]:
     template = config.get("path_template") or DEFAULT_TEMPLATE
     if "{stream}/" not in template:
         raise config_error(f"path_template {template!r} must give each stream a folder of its own: '{{stream}}/'.")
-    if "{part}" not in template:
-        raise config_error(f"path_template {template!r} needs {{part}}: each commit writes a new file.")
+    if "{part}" not in template or "{timestamp}" not in template:
+        raise config_error(
+            f"path_template {template!r} needs {{timestamp}} and {{part}}: every sync, and every commit in it, "
+            "writes new files, and these keep their names apart."
+        )
     head = template[: template.index("{stream}/")]
     if any(v in head for v in VARYING):
         raise config_error(f"path_template {template!r}: {{date}}, {{timestamp}}, {{part}} and {{generation}} "
@@ -80,7 +83,8 @@ class DestinationS3(BatchDestination):
             file_settings(config)
             target = target_of(config)
             probe = f"{target.base}/_airbyte_check_{uuid.uuid4().hex[:12]}.txt"
-            target.fs.create_dir(target.base, recursive=True)
+            if target.local:  # (S3 has no folders)
+                target.fs.create_dir(target.base, recursive=True)
             with target.fs.open_output_stream(probe) as out:
                 out.write(b"airbyte check\n")
             with target.fs.open_input_stream(probe) as back:

@@ -12,8 +12,9 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import re
 import tempfile
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
 
 import duckdb
@@ -24,13 +25,16 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from destination_core.parse import SEQ
-from destination_core.streams import Kind, TargetStream
+from destination_core.streams import Kind, TargetStream, config_error
 
 logger = logging.getLogger("airbyte")
 
 EXTENSIONS = {"parquet": ".parquet", "csv": ".csv", "jsonl": ".jsonl"}
 COMPRESSED = {"gzip": ".gz", "zstd": ".zst"}
 VARYING = ("{date}", "{timestamp}", "{part}", "{generation}")
+VARIABLE = re.compile(r"\{(namespace|stream|date|timestamp|part|generation)\}")
+SHADOW = ".airbyte_tmp"
+GENERATION_MARKER = "_airbyte_generation"
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,10 @@ class PartWriter:
 
 
 class FileLoader:
+    """Writes parts under each stream's folder; an overwrite writes them under `.airbyte_tmp/<stream>/` next to
+    it instead, and moves them into the stream's folder (after emptying it) when the stream is complete. A rerun
+    of the same generation keeps what an earlier, interrupted attempt left there; another generation drops it."""
+
     def __init__(self, target: Target, streams: list[TargetStream], fmt: str, compression: str, template: str) -> None:
         self.target, self.fmt, self.template = target, fmt, template
         self.compression = compression
@@ -90,72 +98,114 @@ class FileLoader:
         self.started = dt.datetime.now(dt.UTC)
         self.parts: Counter[tuple[str | None, str]] = Counter()
         self.open: dict[tuple[str | None, str], tuple[PartWriter, str]] = {}
-        self.written: defaultdict[tuple[str | None, str], set[str]] = defaultdict(set)
+        prefixes = [self.stream_prefix(s) for s in streams]
+        if len(set(prefixes)) != len(prefixes):
+            raise config_error(
+                f"path_template {template!r} puts several streams in one folder (streams of different namespaces "
+                "with the same name?): add {namespace} to it."
+            )
         # a local target's part files are written next to their final place, so that publishing is one rename
-        where = os.path.join(target.base, ".airbyte_tmp") if target.local else None
+        where = os.path.join(target.base, SHADOW) if target.local else None
         if where:
             os.makedirs(where, exist_ok=True)
         self.scratch = tempfile.TemporaryDirectory(prefix="destination-s3-", dir=where)
+        for stream in streams:
+            if stream.truncate:
+                self._prepare_shadow(stream)
 
     # -- names ----------------------------------------------------------------------------------------------
-    def _render(self, stream: TargetStream, part: int) -> str:
+    def _fill(self, template: str, stream: TargetStream, part: int = 0) -> str:
+        """The template with its variables replaced in one pass (a name holding `{part}` stays as it is)."""
         values = {
-            "{namespace}": stream.schema,
-            "{stream}": stream.name,
-            "{date}": self.started.strftime("%Y-%m-%d"),
-            "{timestamp}": str(int(self.started.timestamp() * 1000)),
-            "{part}": f"{part:05d}",
-            "{generation}": str(stream.generation_id),
+            "namespace": stream.schema,
+            "stream": stream.name,
+            "date": self.started.strftime("%Y-%m-%d"),
+            "timestamp": str(int(self.started.timestamp() * 1000)),
+            "part": f"{part:05d}",
+            "generation": str(stream.generation_id),
         }
-        path = self.template
-        for key, value in values.items():
-            path = path.replace(key, value)
-        extension = EXTENSIONS[self.fmt] + (COMPRESSED.get(self.compression, "") if self.fmt != "parquet" else "")
-        return f"{self.target.base.rstrip('/')}/{path}{extension}"
+        return VARIABLE.sub(lambda match: values[match.group(1)], template)
 
     def stream_prefix(self, stream: TargetStream) -> str:
         """The folder that holds this stream's files and nothing else (the template up to `{stream}/`)."""
         head = self.template[: self.template.index("{stream}/") + len("{stream}/")]
-        head = head.replace("{namespace}", stream.schema).replace("{stream}", stream.name)
-        return f"{self.target.base.rstrip('/')}/{head}"
+        return f"{self.target.base.rstrip('/')}/{self._fill(head, stream)}"
+
+    def shadow_prefix(self, stream: TargetStream) -> str:
+        """Where an overwrite's new files wait: `.airbyte_tmp/<stream>/` beside the stream's folder (hidden)."""
+        folder = self.stream_prefix(stream).rstrip("/")
+        parent, name = folder.rsplit("/", 1)
+        return f"{parent}/{SHADOW}/{name}/"
+
+    def _path(self, stream: TargetStream, part: int) -> str:
+        path = f"{self.target.base.rstrip('/')}/{self._fill(self.template, stream, part)}"
+        path += EXTENSIONS[self.fmt] + (COMPRESSED.get(self.compression, "") if self.fmt != "parquet" else "")
+        if stream.truncate:
+            path = self.shadow_prefix(stream) + path[len(self.stream_prefix(stream)) :]
+        return path
+
+    def _files(self, prefix: str) -> list[str]:
+        selector = pafs.FileSelector(prefix, recursive=True, allow_not_found=True)
+        return [i.path for i in self.target.fs.get_file_info(selector) if i.type == pafs.FileType.File]
+
+    def _prepare_shadow(self, stream: TargetStream) -> None:
+        shadow = self.shadow_prefix(stream)
+        marker = shadow + GENERATION_MARKER
+        found = self._files(shadow)
+        if marker in found:
+            with self.target.fs.open_input_stream(marker) as source:
+                generation = source.read().decode().strip()
+            if generation == str(stream.generation_id):
+                logger.info(f"{stream.label}: resuming the unfinished overwrite of generation {generation}")
+                return
+        for path in found:
+            self.target.fs.delete_file(path)
+        self._mkdir(shadow)
+        with self.target.fs.open_output_stream(marker) as out:
+            out.write(str(stream.generation_id).encode())
 
     # -- the Loader protocol -------------------------------------------------------------------------------
     def load(self, stream: TargetStream, rows: pa.Table) -> None:
         rows = self._shape(stream, rows.drop_columns([SEQ]))
         if stream.key not in self.open:
             self.parts[stream.key] += 1
-            final = self._render(stream, self.parts[stream.key])
-            scratch = os.path.join(self.scratch.name, f"{len(self.written) + len(self.open)}-{self.parts[stream.key]}")
+            final = self._path(stream, self.parts[stream.key])
+            scratch = os.path.join(self.scratch.name, f"{len(self.open)}-{self.parts[stream.key]}")
             self.open[stream.key] = (PartWriter(scratch, self.fmt, self.compression, rows.schema), final)
         self.open[stream.key][0].write(rows)
 
     def commit(self) -> None:
-        for key, (writer, final) in list(self.open.items()):
+        for writer, final in self.open.values():
             writer.close()
             self._publish(writer.path, final)
-            self.written[key].add(final)
             logger.info(f"wrote {writer.rows:,} rows to {final}")
         self.open.clear()
 
     def finalize(self, stream: TargetStream) -> None:
+        """An overwrite is complete: empty the stream's folder, then move the new files into it."""
         if not stream.truncate:
             return
-        prefix = self.stream_prefix(stream)
-        selector = pafs.FileSelector(prefix, recursive=True, allow_not_found=True)
-        old = [i.path for i in self.target.fs.get_file_info(selector) if i.type == pafs.FileType.File]
-        stale = [path for path in old if path not in self.written[stream.key]]
-        for path in stale:
+        folder, shadow = self.stream_prefix(stream), self.shadow_prefix(stream)
+        old = self._files(folder)
+        for path in old:
             self.target.fs.delete_file(path)
-        if stale:
-            logger.info(f"{stream.label}: overwrite complete, {len(stale)} file(s) of earlier syncs deleted")
+        new = [path for path in self._files(shadow) if path != shadow + GENERATION_MARKER]
+        for path in new:
+            destination = folder + path[len(shadow) :]
+            self._mkdir(destination.rsplit("/", 1)[0])
+            self.target.fs.move(path, destination)
+        self.target.fs.delete_file(shadow + GENERATION_MARKER)
+        if self.target.local:
+            self.target.fs.delete_dir(shadow.rstrip("/"))
+        logger.info(f"{stream.label}: overwrite complete: {len(new)} new file(s) in place of {len(old)}")
 
     def close(self) -> None:
         """Drop what no commit published (on success there is nothing left)."""
         self.open.clear()
         self.scratch.cleanup()
-        if self.target.local:  # kept while another write uses it, or while it holds a crashed write's leftovers
+        if self.target.local:  # kept while another write uses it, or while it holds an interrupted write's files
             with contextlib.suppress(OSError):
-                os.rmdir(os.path.join(self.target.base, ".airbyte_tmp"))
+                os.rmdir(os.path.join(self.target.base, SHADOW))
 
     # -- helpers --------------------------------------------------------------------------------------------
     def _shape(self, stream: TargetStream, rows: pa.Table) -> pa.Table:
@@ -173,9 +223,13 @@ class FileLoader:
                 rows = rows.set_column(index, name, text)
         return rows
 
+    def _mkdir(self, folder: str) -> None:
+        if self.target.local:  # S3 has no folders: making one would only leave an empty marker object
+            self.target.fs.create_dir(folder, recursive=True)
+
     def _publish(self, scratch: str, final: str) -> None:
         fs = self.target.fs
-        fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
+        self._mkdir(final.rsplit("/", 1)[0])
         if self.target.local:
             os.replace(scratch, final)  # same folder tree, one rename: all or nothing
         else:
