@@ -13,7 +13,7 @@ import duckdb
 from airbyte_cdk.models import AirbyteConnectionStatus, FailureType, Status
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from destination_core.launch import SqlDestination
+from destination_core.launch import BatchDestination
 from destination_core.streams import TargetStream, config_error
 from destination_duckdb.loader import DuckdbLoader, fold, quote
 
@@ -53,7 +53,7 @@ def open_database(config: Mapping[str, Any]) -> duckdb.DuckDBPyConnection:
         ) from exc
 
 
-class DestinationDuckdb(SqlDestination):
+class DestinationDuckdb(BatchDestination):
     default_schema = "main"
     fold = staticmethod(fold)
     exact_numbers = False

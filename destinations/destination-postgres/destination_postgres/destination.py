@@ -13,7 +13,7 @@ from airbyte_cdk.models import AirbyteConnectionStatus, FailureType, Status
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from psycopg import errors, sql
 
-from destination_core.launch import SqlDestination
+from destination_core.launch import BatchDestination
 from destination_core.streams import TargetStream
 from destination_postgres.loader import PostgresLoader, fold
 from source_postgres.config import PostgresConfig
@@ -52,7 +52,7 @@ def database_error(exc: psycopg.Error, config: PostgresConfig) -> AirbyteTracedE
     )
 
 
-class DestinationPostgres(SqlDestination):
+class DestinationPostgres(BatchDestination):
     default_schema = "public"
     fold = staticmethod(fold)
     exact_numbers = True

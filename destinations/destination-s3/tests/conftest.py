@@ -14,12 +14,10 @@ import datetime as dt
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,8 +30,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from source_core.testing import start_moto, stop_moto
+
 CLI = [sys.executable, "-c", "from destination_s3.run import run; run()"]
-MOTO_SERVER = Path(sys.executable).parent / "moto_server"
 # Secrets are masked in everything the connector prints: values that occur in no message keep the output readable.
 KEY_ID, SECRET = "AKIAS3DESTTESTKEY", "moto-secret-for-destination-s3-tests"
 REGION = "us-east-1"
@@ -278,58 +277,9 @@ def catalog(*entries: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- a real S3 API server
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_moto(log: Path) -> tuple[subprocess.Popen, str]:
-    """Start `moto_server` on a free port and wait until it answers; fail (never skip) if it does not.
-
-    Its log goes to a file: moto logs every request, and a pipe nobody reads would fill up and stall the server.
-    """
-    if not MOTO_SERVER.exists():
-        pytest.fail(
-            f"moto_server is not installed next to {sys.executable} (pip install 'moto[server]')", pytrace=False
-        )
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)], stdout=sink, stderr=subprocess.STDOUT
-        )
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"moto_server exited with {process.returncode}: {log.read_text()[-2000:]}", pytrace=False)
-        try:
-            with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            stop_moto(process)
-            pytest.fail(
-                f"moto_server did not answer at {endpoint} within 30 s: {log.read_text()[-2000:]}", pytrace=False
-            )
-        time.sleep(0.1)
-    return process, endpoint
-
-
-def stop_moto(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @pytest.fixture(scope="session")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    process, endpoint = start_moto(tmp_path_factory.mktemp("moto") / "moto_server.log")
+def s3_endpoint() -> Iterator[str]:
+    process, endpoint = start_moto()
     yield endpoint
     stop_moto(process)
 

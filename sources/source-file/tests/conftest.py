@@ -10,11 +10,8 @@ import datetime as dt
 import gzip
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,8 +23,9 @@ import boto3
 import pyarrow as pa
 import pytest
 
+from source_core.testing import start_moto, stop_moto
+
 CLI = [sys.executable, "-c", "from source_file.run import run; run()"]
-MOTO_SERVER = Path(sys.executable).parent / "moto_server"
 KEY_ID, SECRET = "testing", "testing"
 REGION = "us-east-1"
 FILE_URL = "_ab_source_file_url"
@@ -232,55 +230,6 @@ def iso_of_ns(ns: int) -> str:
 
 
 # ---------------------------------------------------------------- a real S3 API server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_moto(env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
-    """Start `moto_server` on a free port and wait until it answers; fail the test if it does not."""
-    if not MOTO_SERVER.exists():
-        pytest.fail(
-            f"moto_server is not installed next to {sys.executable} (pip install 'moto[server]')", pytrace=False
-        )
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            err = process.stderr.read().decode(errors="replace") if process.stderr else ""
-            pytest.fail(f"moto_server exited with {process.returncode}: {err[-2000:]}", pytrace=False)
-        try:
-            with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            stop_moto(process)
-            pytest.fail(f"moto_server did not answer at {endpoint} within 30 s", pytrace=False)
-        time.sleep(0.1)
-    return process, endpoint
-
-
-def stop_moto(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    if process.stderr:
-        process.stderr.close()
 
 
 @pytest.fixture(scope="session")

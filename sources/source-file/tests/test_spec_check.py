@@ -19,17 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from .conftest import (
-    REGION,
-    config_of,
-    free_port,
-    jsonl,
-    s3_client,
-    start_moto,
-    stop_moto,
-    stream,
-    write,
-)
+from source_core.testing import free_port, start_moto, stop_moto
+
+from .conftest import REGION, config_of, jsonl, s3_client, stream, write
 
 
 def succeeded(run, message: str | None = None) -> None:
