@@ -90,6 +90,8 @@ class Sync:
         self.commit_rows, self.commit_seconds = commit_rows, commit_seconds
         self.rows_since_commit, self.last_commit = 0, time.monotonic()
         self.statuses: dict[StreamKey, str] = {}
+        self.stated: set[StreamKey] = set()  # streams a STATE was received for
+        self.source_failed = False  # the input carried a TRACE ERROR
         self.progress = Progress(logger, "write", verb="written")
 
     def run(self, stdin: BinaryIO, out: BinaryIO) -> None:
@@ -106,15 +108,22 @@ class Sync:
             self._load(chunk.after)
         self._commit(out)
         for key, stream in self.streams.items():
-            status = self.statuses.get(key)
-            if status in (None, "COMPLETE"):
+            if self._complete(key):
                 self.loader.finalize(stream)
             else:
                 logger.warning(
-                    f"{stream.label}: the source did not report it COMPLETE (last status {status}); its overwrite or "
-                    "refresh is left unfinished, so the next sync can resume it."
+                    f"{stream.label}: the source did not finish it (last status: {self.statuses.get(key)}); its "
+                    "overwrite or refresh is left unfinished, so the next sync can resume it."
                 )
         self.progress.finish()
+
+    def _complete(self, key: StreamKey) -> bool:
+        """The source reported the stream COMPLETE; or, reporting no status for it, sent its STATE (sources state
+        every stream, an empty one too) and no error. So an empty or broken input (a source that failed before
+        reading) never replaces a table with nothing."""
+        if key in self.statuses:
+            return self.statuses[key] == "COMPLETE"
+        return key in self.stated and not self.source_failed
 
     def _load(self, parts: Iterable[tuple[TargetStream, pa.Table]]) -> None:
         for stream, rows in parts:
@@ -123,14 +132,27 @@ class Sync:
             self.progress.add(rows.num_rows)
 
     def _control(self, message: dict[str, Any]) -> None:
+        trace = message.get("trace") or {}
         if message["type"] == "STATE":
             self.pending.state(message)
-        elif message["type"] == "TRACE" and (message.get("trace") or {}).get("type") == "STREAM_STATUS":
+            self.stated.update(self._stated(message["state"]))
+        elif message["type"] == "TRACE" and trace.get("type") == "ERROR":
+            self.source_failed = True
+        elif message["type"] == "TRACE" and trace.get("type") == "STREAM_STATUS":
             status = message["trace"].get("stream_status") or {}
             descriptor = status.get("stream_descriptor") or {}
             key = (descriptor.get("namespace"), descriptor.get("name"))
             if key in self.streams:
                 self.statuses[key] = status.get("status")
+
+    def _stated(self, state: dict[str, Any]) -> set[StreamKey]:
+        if state.get("type") == "STREAM":
+            descriptors = [state["stream"]["stream_descriptor"]]
+        elif state.get("type") == "GLOBAL":
+            descriptors = [s["stream_descriptor"] for s in state["global"].get("stream_states") or []]
+        else:  # a legacy state covers every stream
+            return set(self.streams)
+        return {(d.get("namespace"), d["name"]) for d in descriptors}
 
     def _commit_due(self) -> bool:
         elapsed = time.monotonic() - self.last_commit

@@ -318,3 +318,25 @@ def test_invalid_catalog_is_a_config_error(dest: Destination) -> None:
     entry = stream_entry("t", {"id": {"type": "integer"}, "_airbyte_meta": {"type": "string"}})
     run = dest.write(catalog(entry), [record("t", {"id": 1})])
     assert run.exit_code != 0 and "_airbyte_meta" in run.errors[0]["message"]
+
+
+def test_empty_or_failed_input_never_replaces_a_table(dest: Destination) -> None:
+    """A source that failed before reading sends no STATE (maybe a TRACE ERROR): an overwrite must not swap in
+    nothing. One that reports no statuses but states the stream completes it, empty or not."""
+    dest.write(catalog(stream_entry("t", PROPS)), [record("t", {"id": 1, "name": "old"}), state("t", 1)])
+    overwrite = catalog(stream_entry("t", PROPS, mode="overwrite"))
+    error = {"message": "source broke", "failure_type": "config_error"}
+    failure = {"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": 1.0, "error": error}}
+    for messages in ([], [failure], [record("t", {"id": 2}), state("t", 2), failure]):
+        run = dest.write(overwrite, messages)
+        assert run.exit_code == 0, run.stderr
+        assert [r["name"] for r in dest.rows("t")] == ["old"]
+    # no statuses, but the stream's STATE: complete. The same generation resumes the unfinished overwrite, whose
+    # acknowledged row (id 2) is swapped in; a new generation starts from nothing, and so ends empty.
+    run = dest.write(overwrite, [state("t", 3)])
+    assert run.exit_code == 0, run.stderr
+    assert [r["id"] for r in dest.rows("t")] == [2]
+    fresh = catalog(stream_entry("t", PROPS, mode="overwrite", generation_id=1, minimum_generation_id=1))
+    run = dest.write(fresh, [state("t", 4)])
+    assert run.exit_code == 0, run.stderr
+    assert dest.rows("t") == []

@@ -232,7 +232,7 @@ def test_sigkill_mid_overwrite_keeps_old_files_and_rerun_of_same_generation_comp
     same generation, resumed from the last echoed STATE) must end with every row of the new sync and none of the
     old, like the SQL destinations resume their `_airbyte_tmp` table."""
     config = local_store.config(format="parquet", **CRASH_SETTINGS)
-    old_rows = [record("events", {"id": -n, "v": "old"}) for n in range(1, 4)]
+    old_rows = [*(record("events", {"id": -n, "v": "old"}) for n in range(1, 4)), state("events", {"old": True})]
     first = cli.write(config, catalog(stream_entry("events", PROPS, mode="overwrite", generation_id=1)), old_rows)
     assert first.exit_code == 0, first.tail()
     old_files = local_store.files(HEAD)

@@ -32,7 +32,7 @@ def ids_in(store: Store, head: str = HEAD) -> list[int]:
 def test_record_of_unknown_stream_fails_and_publishes_nothing_after_last_state(cli: Cli, store: Store) -> None:
     cat = catalog(stream_entry("events", PROPS, mode="overwrite"))
     config = store.config(commit_interval_rows=1)
-    old = cli.write(config, cat, [record("events", {"id": -1})])
+    old = cli.write(config, cat, [record("events", {"id": -1}), state("events", {"n": 0})])
     assert old.exit_code == 0, old.tail()
     old_files = store.files(HEAD)
 

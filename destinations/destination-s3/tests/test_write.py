@@ -287,7 +287,8 @@ def test_names_are_used_verbatim_in_paths(cli: Cli, local_store: LocalStore) -> 
         stream_entry("{part}", props, namespace="ns {date}", mode="overwrite"),
         stream_entry("Ünï côdé", props, namespace="x", mode="overwrite"),
     )
-    sent = [record("{part}", {"k": "braces"}, "ns {date}"), record("Ünï côdé", {"k": "unicode"}, "x")]
+    sent = [record("{part}", {"k": "braces"}, "ns {date}"), record("Ünï côdé", {"k": "unicode"}, "x"),
+            state("{part}", 1, "ns {date}"), state("Ünï côdé", 1, "x")]  # fmt: skip
     config = local_store.config(format="jsonl", path_template="{namespace}/{stream}/{timestamp}_{part}")
     run = cli.write(config, cat, sent)
     assert run.exit_code == 0, run.tail()
