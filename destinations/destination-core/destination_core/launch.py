@@ -24,9 +24,9 @@ from airbyte_cdk.utils.airbyte_secrets_utils import get_secrets, update_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from destination_core.parse import StreamKey
-from destination_core.streams import TargetStream, config_error, read_catalog, target_streams
+from destination_core.streams import TargetStream, read_catalog, target_streams
 from destination_core.sync import COMMIT_ROWS, COMMIT_SECONDS, Loader, Sync
-from source_core.config import validate_config
+from source_core.config import config_error, validate_config
 
 logger = logging.getLogger("airbyte")
 

@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer, ConfiguredAirbyteStream, FailureType
-from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer, ConfiguredAirbyteStream
+
+from source_core.config import config_error
 
 RAW_ID = "_airbyte_raw_id"
 EXTRACTED_AT = "_airbyte_extracted_at"
@@ -68,10 +69,6 @@ def kind_of(schema: Mapping[str, Any]) -> Kind:
 class Column:
     name: str
     kind: Kind
-
-
-def config_error(message: str) -> AirbyteTracedException:
-    return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.config_error)
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ from airbyte_cdk.models import AirbyteConnectionStatus, FailureType, Status
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from destination_core.launch import BatchDestination
-from destination_core.streams import TargetStream, config_error
+from destination_core.streams import TargetStream
 from destination_duckdb.loader import DuckdbLoader, fold, quote
+from source_core.config import config_error
 
 # DuckDB caches the pages it writes up to its memory limit (80% of RAM by default): bounded, whatever the sync size
 MEMORY_LIMIT = "512MB"

@@ -25,7 +25,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from destination_core.parse import SEQ
-from destination_core.streams import Kind, TargetStream, config_error
+from destination_core.streams import Kind, TargetStream
+from source_core.config import config_error
 
 logger = logging.getLogger("airbyte")
 

@@ -1,4 +1,5 @@
-"""Config validation against the spec that names the offending field (the CDK's message does not)."""
+"""Config errors: validation against the spec that names the offending field (the CDK's message does not), and
+the one way a connector raises a config_error."""
 
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ from airbyte_cdk.sources.utils.schema_helpers import split_config
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import best_match
+
+
+def config_error(message: str, internal: str | None = None) -> AirbyteTracedException:
+    """A TRACE ERROR of type config_error: the user's config (or catalog) must change."""
+    return AirbyteTracedException(message=message, internal_message=internal, failure_type=FailureType.config_error)
 
 
 def validate_config(spec: ConnectorSpecification, config: Mapping[str, Any]) -> None:

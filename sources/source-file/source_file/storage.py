@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 from wcmatch import glob as wglob
 
-from source_file.config import FileConfig, config_error
+from source_core.config import config_error
+from source_file.config import FileConfig
 
 GLOB_CHARS = set("*?[{")
 

@@ -9,18 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from airbyte_cdk.models import FailureType
-from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from psycopg import ProgrammingError
 from psycopg.conninfo import make_conninfo
+
+from source_core.config import config_error
 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 DEFAULT_CHECKPOINT_ROWS = 100_000
 DEFAULT_CHECKPOINT_SECONDS = 30
-
-
-def config_error(message: str, internal: str | None = None) -> AirbyteTracedException:
-    return AirbyteTracedException(message=message, internal_message=internal, failure_type=FailureType.config_error)
 
 
 @dataclass

@@ -16,9 +16,9 @@ from typing import Any
 
 from psycopg import sql
 
+from source_core.config import config_error
 from source_core.emit import Kind
 from source_postgres.catalog import PgColumn, Relation
-from source_postgres.config import config_error
 from source_postgres.types import orderable, select_expression
 
 FULL_REFRESH_DONE = "__ab_full_refresh_sync_complete"

@@ -22,10 +22,11 @@ from airbyte_cdk.models import (
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_core.checkpoint import stream_states
+from source_core.config import config_error
 from source_core.launch import BatchSource, Records
 from source_core.lifecycle import read_streams
 from source_postgres.catalog import Relation, relations
-from source_postgres.config import PostgresConfig, config_error
+from source_postgres.config import PostgresConfig
 from source_postgres.errors import connect_error, is_connection_lost
 from source_postgres.plan import ReadPlan, plan_stream
 from source_postgres.reader import TableReader
