@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import enum
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer, ConfiguredAirbyteStream
 
 from source_core.config import config_error
+from source_core.emit import Kind, kind_of
 
 RAW_ID = "_airbyte_raw_id"
 EXTRACTED_AT = "_airbyte_extracted_at"
@@ -21,48 +21,8 @@ METADATA_COLUMNS = (RAW_ID, EXTRACTED_AT, GENERATION_ID, META)
 CDC_DELETED_AT = "_ab_cdc_deleted_at"
 
 
-class Kind(enum.Enum):
-    """A column's logical type, from the stream's JSON schema (Airbyte's type system)."""
-
-    INTEGER = "integer"
-    NUMBER = "number"
-    BOOLEAN = "boolean"
-    DATE = "date"
-    TIMESTAMPTZ = "timestamp_with_timezone"
-    TIMESTAMP = "timestamp_without_timezone"
-    TIMETZ = "time_with_timezone"
-    TIME = "time_without_timezone"
-    STRING = "string"
-    JSON = "json"
-
-
 # Types that widen into each other without loss, narrowest first: a column of an earlier kind can take the later.
 WIDENING = (Kind.INTEGER, Kind.NUMBER, Kind.STRING)
-
-
-def kind_of(schema: Mapping[str, Any]) -> Kind:
-    types = schema.get("type", [])
-    types = [t for t in ([types] if isinstance(types, str) else types) if t != "null"]
-    if len(types) != 1:
-        return Kind.JSON  # no type, or a union: keep the value as JSON
-    airbyte_type, fmt = schema.get("airbyte_type"), schema.get("format")
-    match types[0]:
-        case "integer":
-            return Kind.INTEGER
-        case "number":
-            return Kind.INTEGER if airbyte_type == "integer" else Kind.NUMBER
-        case "boolean":
-            return Kind.BOOLEAN
-        case "string" if fmt == "date":
-            return Kind.DATE
-        case "string" if fmt == "date-time":
-            return Kind.TIMESTAMP if airbyte_type == "timestamp_without_timezone" else Kind.TIMESTAMPTZ
-        case "string" if fmt == "time":
-            return Kind.TIMETZ if airbyte_type == "time_with_timezone" else Kind.TIME
-        case "string":
-            return Kind.STRING
-        case _:
-            return Kind.JSON
 
 
 @dataclass(frozen=True)

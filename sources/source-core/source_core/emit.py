@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -35,6 +37,32 @@ class Kind(StrEnum):
     TIMESTAMPTZ = "timestamptz"  # timestamp with time zone, written in UTC with a Z
     TIME = "time"  # time64
     TIMETZ = "timetz"  # text like 10:00:00+05 or 10:00:00.5+05:30
+
+
+def kind_of(schema: Mapping[str, Any]) -> Kind:
+    """The kind of a column described by an Airbyte JSON schema (no type, or a union of types: JSON)."""
+    found = schema.get("type", [])
+    types = [t for t in ([found] if isinstance(found, str) else found) if t != "null"]
+    if len(types) != 1:
+        return Kind.JSON
+    airbyte_type, fmt = schema.get("airbyte_type"), schema.get("format")
+    match types[0]:
+        case "integer":
+            return Kind.INTEGER
+        case "number":
+            return Kind.INTEGER if airbyte_type == "integer" else Kind.NUMBER
+        case "boolean":
+            return Kind.BOOLEAN
+        case "string" if fmt == "date":
+            return Kind.DATE
+        case "string" if fmt == "date-time":
+            return Kind.TIMESTAMP if airbyte_type == "timestamp_without_timezone" else Kind.TIMESTAMPTZ
+        case "string" if fmt == "time":
+            return Kind.TIMETZ if airbyte_type == "time_with_timezone" else Kind.TIME
+        case "string":
+            return Kind.STRING
+        case _:
+            return Kind.JSON
 
 
 @dataclass(frozen=True)

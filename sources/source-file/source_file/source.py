@@ -31,7 +31,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_core.checkpoint import state_message, stream_states
 from source_core.config import config_error
-from source_core.emit import Column, Kind, RecordEncoder
+from source_core.emit import Column, Kind, RecordEncoder, kind_of
 from source_core.launch import BatchSource, Records
 from source_core.lifecycle import read_streams
 from source_core.progress import Progress
@@ -39,7 +39,7 @@ from source_file.config import FileConfig, StreamConfig
 from source_file.convert import Converter
 from source_file.formats import FileError, read_raw, sample_schema
 from source_file.storage import FileRef, Storage
-from source_file.types import FILE_MODIFIED, FILE_URL, json_schema_of, kind_of
+from source_file.types import FILE_MODIFIED, FILE_URL, json_schema_of
 
 METADATA = {
     FILE_URL: {"type": "string"},

@@ -24,6 +24,7 @@ from .conftest import (
     Connector,
     Run,
     config_of,
+    configured_catalog,
     iso_of_ns,
     set_mtime,
     stream,
@@ -109,19 +110,9 @@ def sync(tmp_path_factory) -> Sync:
     )
     connector = Connector(tmp_path_factory.mktemp("connector"))
     catalog = connector.discover(config)
-    run = connector.run("read", config, configured_catalog(catalog))
+    run = connector.run("read", config, configured_catalog(catalog.values()))
     assert run.exit_code == 0, run.describe()
     return Sync(data, connector, config, catalog, run)
-
-
-def configured_catalog(catalog: dict[str, dict], names: list[str] | None = None) -> dict:
-    return {
-        "streams": [
-            {"stream": s, "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}
-            for n, s in catalog.items()
-            if names is None or n in names
-        ]
-    }
 
 
 def test_csv_values_are_typed_json(sync):
@@ -232,7 +223,10 @@ def test_every_stream_gets_a_state_and_statuses(sync):
 def test_second_full_refresh_from_the_complete_state_reads_everything_again(sync):
     (last,) = [s for s in sync.states("multi") if s["stream"]["stream_state"].get("__ab_full_refresh_sync_complete")]
     again = sync.connector.run(
-        "read", sync.config, configured_catalog(sync.catalog, ["multi"]), [{"type": "STREAM", "stream": last["stream"]}]
+        "read",
+        sync.config,
+        configured_catalog(sync.catalog.values(), names=["multi"]),
+        [{"type": "STREAM", "stream": last["stream"]}],
     )
     assert again.exit_code == 0, again.describe()
     assert [r["id"] for r in again.data] == [1, 2, 3, 4, 5, 6]
@@ -276,7 +270,7 @@ def edge(tmp_path_factory) -> Run:
     _parquet(data / "times.parquet", pa.table(times))
     config = config_of(*(stream(n, data / f"{n}.parquet") for n in ("u64", "d256", "floats", "times")))
     connector = Connector(tmp_path_factory.mktemp("connector"))
-    return connector.run("read", config, configured_catalog(connector.discover(config)))
+    return connector.run("read", config, configured_catalog(connector.discover(config).values()))
 
 
 def _edge_values(run: Run, name: str) -> list[Any]:
@@ -309,3 +303,24 @@ def test_parquet_time_types(edge):
         "d64": "2024-05-06",
         "t": "01:02:03.456789",
     }
+
+
+def test_times_with_and_without_time_zone_from_a_user_schema(connector, data_dir: Path):
+    """A `time_with_timezone` column keeps each value's offset; a `time_without_timezone` column has none."""
+    write(data_dir / "times.csv", "tz,plain\n10:15:00+05:30,10:15:00\n23:59:59.5-08:00,23:59:59.5\n,\n")
+    schema = {"type": "object", "properties": {
+        "tz": {"type": ["null", "string"], "format": "time", "airbyte_type": "time_with_timezone"},
+        "plain": {"type": ["null", "string"], "format": "time", "airbyte_type": "time_without_timezone"}}}  # fmt: skip
+    config = config_of(stream("times", data_dir / "times.csv", schema=schema))
+    found = connector.run("discover", config)
+    (catalog,) = [m["catalog"] for m in found.of("CATALOG")]
+    run = connector.run("read", config, configured_catalog(catalog["streams"]))
+    assert run.exit_code == 0, run.stderr
+    values = [(d["tz"], d["plain"]) for d in run.data]
+    assert [(dt.time.fromisoformat(a).utcoffset() if a else None) for a, _ in values] == [
+        dt.timedelta(hours=5, minutes=30), dt.timedelta(hours=-8), None]  # fmt: skip
+    assert [(dt.time.fromisoformat(a).replace(tzinfo=None) if a else None) for a, _ in values] == [
+        dt.time(10, 15), dt.time(23, 59, 59, 500000), None]  # fmt: skip
+    plain = [dt.time.fromisoformat(b) if b else None for _, b in values]
+    assert plain == [dt.time(10, 15), dt.time(23, 59, 59, 500000), None]
+    assert all(t is None or t.tzinfo is None for t in plain)
