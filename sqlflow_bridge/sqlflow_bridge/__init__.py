@@ -1,0 +1,1 @@
+"""Run Airbyte-protocol connectors from Python and SQLFlow."""

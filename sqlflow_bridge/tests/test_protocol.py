@@ -1,0 +1,85 @@
+"""spec, check and discover through each way of running a connector; errors and `${ENV}` references."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+from airbyte_cdk.models import FailureType, Status
+from sqlflow_bridge.connector import AirbyteConnector
+from sqlflow_bridge.errors import ConnectorError
+from sqlflow_bridge.secrets import MASK
+
+from source_core.testing import free_port
+from tests.conftest import make_connector
+
+
+def test_spec_is_typed(source: AirbyteConnector) -> None:
+    spec = source.spec()
+    properties = spec.connectionSpecification["properties"]
+    assert properties["password"]["airbyte_secret"] is True
+    assert "host" in spec.connectionSpecification["required"]
+
+
+def test_check_succeeds_and_fails_with_the_connectors_message(source: AirbyteConnector, config: dict) -> None:
+    assert source.check(config).status == Status.SUCCEEDED
+    port = free_port()
+    status = source.check(config | {"port": port})
+    assert status.status == Status.FAILED
+    assert str(port) in status.message
+
+
+def test_discover_gives_typed_streams(source: AirbyteConnector, config: dict, pg: psycopg.Connection, schema: str):
+    pg.execute(f'CREATE TABLE "{schema}".items (id bigint PRIMARY KEY, label text, at timestamptz)')
+    catalog = source.discover(config)
+    (stream,) = catalog.streams
+    assert (stream.name, stream.namespace) == ("items", schema)
+    assert set(stream.json_schema["properties"]) == {"id", "label", "at"}
+    assert stream.json_schema["properties"]["at"]["format"] == "date-time"
+
+
+def test_failure_raises_one_error_type_with_the_connectors_message_and_type(source: AirbyteConnector, config: dict):
+    catalog = {
+        "streams": [
+            {
+                "stream": {
+                    "name": "missing",
+                    "namespace": config["schemas"][0],
+                    "json_schema": {},
+                    "supported_sync_modes": ["full_refresh"],
+                },
+                "sync_mode": "full_refresh",
+                "destination_sync_mode": "append",
+            }
+        ]
+    }
+    with pytest.raises(ConnectorError) as caught:
+        list(source.read(config, catalog=catalog))
+    assert caught.value.failure_type == FailureType.config_error
+    assert "'missing'" in caught.value.message and "discover" in caught.value.message
+
+
+@pytest.mark.parametrize("how", ["command", "in_process"])
+def test_env_references_are_resolved_and_masked(how: str, config: dict[str, Any]) -> None:
+    secret_db = "nodb_s3cr3t_value"
+    connector = AirbyteConnector(make_connector(how, "source-postgres").runner, environ={"BRIDGE_DB": secret_db})
+    status = connector.check(config | {"database": "${BRIDGE_DB}"})
+    assert status.status == Status.FAILED
+    assert secret_db not in status.message and MASK in status.message  # the server named the database
+    with pytest.raises(ConnectorError) as caught:
+        connector.discover(config | {"database": "${BRIDGE_DB}"})
+    assert secret_db not in str(caught.value) + (caught.value.internal_message or "")
+
+
+def test_a_missing_env_variable_is_a_config_error_naming_it(config: dict[str, Any]) -> None:
+    connector = AirbyteConnector.in_process("source-postgres", environ={})
+    with pytest.raises(ConnectorError) as caught:
+        connector.check(config | {"password": "${BRIDGE_NOT_SET}"})
+    assert caught.value.failure_type == FailureType.config_error
+    assert "BRIDGE_NOT_SET" in caught.value.message
+
+
+def test_a_command_that_is_not_installed_says_so() -> None:
+    with pytest.raises(ConnectorError, match="not on PATH"):
+        AirbyteConnector.command("source-does-not-exist")
