@@ -1,0 +1,188 @@
+"""One HTTP client per connector run: a pooled `requests` session with connect and read timeouts, retries
+(tenacity: exponential backoff with jitter, or exactly what `Retry-After` says), client-side pacing and a circuit
+breaker per host, and the run's figures.
+
+Retried: connection errors, timeouts, 408, 429 and 5xx. Any other status >= 400 is returned at once as an
+`HttpStatusError` for the connector to explain. When the retries are spent the request ends in a TRACE ERROR of
+type transient_error naming the endpoint (never its query string, which may hold a key) and the last status.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import pybreaker
+import requests
+import tenacity
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from requests.adapters import HTTPAdapter
+
+from source_core.http.breaker import HostBreakers
+from source_core.http.figures import HttpFigures
+from source_core.http.pacing import Pacer, PacingHook, rate_limit_remaining, retry_after_seconds
+from source_core.http.settings import HttpSettings
+
+RETRIED_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
+
+
+def endpoint(url: str) -> str:
+    """The URL without its query string and credentials, safe to show."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+class HttpStatusError(Exception):
+    """A response with a status >= 400 that retrying cannot fix (401, 403, 404, ...)."""
+
+    def __init__(self, response: requests.Response):
+        self.response = response
+        self.status = response.status_code
+        super().__init__(f"{response.request.method} {endpoint(response.url)} returned {self.status}")
+
+
+class _Failed(Exception):
+    """One failed attempt worth retrying: the status (None: no response) and how long the server asked to wait."""
+
+    def __init__(self, what: str, status: int | None, retry_after: float | None = None):
+        super().__init__(what)
+        self.status = status
+        self.retry_after = retry_after
+
+
+def _not_a_host_failure(error: BaseException) -> bool:
+    """A refused request (4xx) or a throttle (429) says nothing about the host's health."""
+    return isinstance(error, HttpStatusError) or (isinstance(error, _Failed) and error.status == 429)
+
+
+class HttpClient:
+    def __init__(self, settings: HttpSettings, logger: logging.Logger, pacing_hook: PacingHook | None = None):
+        self.settings = settings
+        self.logger = logger
+        self.figures = HttpFigures()
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=settings.pool_size, pool_maxsize=settings.pool_size, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.pacer = Pacer(settings.requests_per_second, settings.burst, pacing_hook)
+        self.breakers = HostBreakers(
+            settings.breaker_failures, settings.breaker_cooldown_seconds, self._opened, [_not_a_host_failure]
+        )
+        self._backoff = tenacity.wait_exponential_jitter(
+            multiplier=settings.backoff_initial_seconds,
+            max=settings.backoff_max_seconds,
+            jitter=settings.backoff_initial_seconds,
+        )
+
+    def close(self) -> None:
+        self.session.close()
+
+    def get_json(self, url: str, **kwargs: Any) -> tuple[requests.Response, Any]:
+        """GET and parse the JSON body; a body that is not JSON counts as a failed attempt and is retried."""
+        return self._call("GET", url, parse=True, **kwargs)
+
+    def get(self, url: str, **kwargs: Any) -> requests.Response:
+        return self._call("GET", url, **kwargs)[0]
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """Send one request with retries; a response with status < 400, else `HttpStatusError` or a TRACE."""
+        return self._call(method, url, **kwargs)[0]
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        parse: bool = False,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: Any = None,
+        data: Any = None,
+    ) -> tuple[requests.Response, Any]:
+        host = urlsplit(url).netloc
+        breaker = self.breakers.get(host)
+        sent_before = self.figures.requests
+
+        def attempt() -> tuple[requests.Response, Any]:
+            return breaker.call(self._send, method, url, parse, params, headers, auth, data)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            if isinstance(error, pybreaker.CircuitBreakerError):
+                return self.breakers.remaining_cooldown(host)
+            if isinstance(error, _Failed) and error.retry_after is not None:
+                return error.retry_after
+            return self._backoff(state)
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            error = state.outcome.exception() if state.outcome else None
+            sends = self.figures.requests - sent_before
+            return not isinstance(error, pybreaker.CircuitBreakerError) and sends > self.settings.max_retries
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            self.figures.retries += 1
+            error = state.outcome.exception() if state.outcome else None
+            self.logger.info(f"{method} {endpoint(url)}: {error}; retrying in {state.upcoming_sleep:.2f} s")
+
+        # A wait for an open breaker's cool-down is not an attempt: only sends use up the retries.
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type((_Failed, pybreaker.CircuitBreakerError)),
+            wait=wait,
+            stop=stop,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except (_Failed, pybreaker.CircuitBreakerError) as exc:  # HttpStatusError passes through
+            sends = self.figures.requests - sent_before
+            raise AirbyteTracedException(
+                message=(
+                    f"{method} {endpoint(url)} still failed after {sends} attempts (last: {exc}); "
+                    "the server may be down or overloaded: "
+                    "try again later. Every STATE emitted before this is safe to resume from."
+                ),
+                internal_message=f"{type(exc).__name__}: {exc} after {sends} attempts",
+                failure_type=FailureType.transient_error,
+            ) from exc
+
+    def _send(
+        self, method: str, url: str, parse: bool, params: Any, headers: Any, auth: Any, data: Any
+    ) -> tuple[requests.Response, Any]:
+        self.pacer.wait()
+        started = time.perf_counter()
+        timeout = (self.settings.connect_timeout_seconds, self.settings.read_timeout_seconds)
+        try:
+            response = self.session.request(
+                method, url, params=params, headers=headers, auth=auth, data=data, timeout=timeout
+            )
+            size = len(response.content)  # reads the body: a read timeout or reset mid-body lands here
+        except requests.RequestException as exc:
+            self.figures.attempt(time.perf_counter() - started, None)
+            # only the exception's type: its text repeats the URL with its query string, which may hold a key
+            raise _Failed(type(exc).__name__, None) from exc
+        self.figures.attempt(time.perf_counter() - started, response.status_code, size)
+        remaining = rate_limit_remaining(response)
+        if remaining is not None:
+            self.figures.rate_limit_remaining = remaining
+        self.pacer.observe(response)
+        if response.status_code in RETRIED_STATUSES:
+            raise _Failed(f"status {response.status_code}", response.status_code, retry_after_seconds(response))
+        if response.status_code >= 400:
+            raise HttpStatusError(response)
+        if not parse:
+            return response, None
+        try:
+            return response, orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            self.figures.errors += 1
+            raise _Failed(f"malformed JSON body ({exc})", response.status_code) from exc
+
+    def _opened(self) -> None:
+        self.figures.breaker_opens += 1
+        self.logger.warning("Circuit breaker opened: too many consecutive failures, pausing requests to this host.")

@@ -1,0 +1,59 @@
+"""An API connector's HTTP settings: one `http` object in its config, the same JSON schema in every spec."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    connect_timeout_seconds: float = 10.0
+    read_timeout_seconds: float = 60.0
+    max_retries: int = 5
+    backoff_initial_seconds: float = 1.0
+    backoff_max_seconds: float = 60.0
+    requests_per_second: float | None = None  # client-side budget; None: only what the server reports
+    burst: int = 10
+    breaker_failures: int = 5
+    breaker_cooldown_seconds: float = 60.0
+    pool_size: int = 10
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> HttpSettings:
+        """The settings under the config's `http` key; absent fields keep their defaults."""
+        given = config.get("http") or {}
+        return cls(**{f.name: given[f.name] for f in fields(cls) if given.get(f.name) is not None})
+
+
+def http_spec() -> dict[str, Any]:
+    """The JSON schema of the `http` config object, for a connector's spec."""
+    number = {"type": "number", "exclusiveMinimum": 0}
+    return {
+        "type": "object",
+        "title": "HTTP behaviour",
+        "description": "Timeouts, retries, client-side rate limit and circuit breaker. Defaults suit most APIs.",
+        "additionalProperties": False,
+        "properties": {
+            "requests_per_second": {
+                **number,
+                "title": "Rate limit (requests per second)",
+                "description": "Requests per second this connector allows itself; unset: only the server's signals.",
+            },
+            "burst": {"type": "integer", "minimum": 1, "default": 10, "title": "Burst (requests)"},
+            "connect_timeout_seconds": {**number, "default": 10, "title": "Connect timeout (s)"},
+            "read_timeout_seconds": {**number, "default": 60, "title": "Read timeout (s)"},
+            "max_retries": {"type": "integer", "minimum": 0, "default": 5, "title": "Retries per request"},
+            "backoff_initial_seconds": {**number, "default": 1, "title": "First backoff (s)"},
+            "backoff_max_seconds": {**number, "default": 60, "title": "Longest backoff (s)"},
+            "breaker_failures": {
+                "type": "integer",
+                "minimum": 1,
+                "default": 5,
+                "title": "Circuit breaker: consecutive failures to open",
+            },
+            "breaker_cooldown_seconds": {**number, "default": 60, "title": "Circuit breaker: cool-down (s)"},
+            "pool_size": {"type": "integer", "minimum": 1, "default": 10, "title": "Connections kept per host"},
+        },
+    }
