@@ -125,8 +125,9 @@ class HttpClient:
             return not isinstance(error, pybreaker.CircuitBreakerError) and sends > self.settings.max_retries
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
-            self.figures.retries += 1
             error = state.outcome.exception() if state.outcome else None
+            if isinstance(error, _Failed):  # a wait for the breaker re-sends nothing
+                self.figures.retries += 1
             self.logger.info(f"{method} {endpoint(url)}: {error}; retrying in {state.upcoming_sleep:.2f} s")
 
         # A wait for an open breaker's cool-down is not an attempt: only sends use up the retries.
