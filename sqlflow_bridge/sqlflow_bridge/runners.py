@@ -133,7 +133,6 @@ class _ProcessRun(Run):
             stderr=self._stderr,
             bufsize=0,
             env={**os.environ, **(env or {})},
-            cwd=folder,
         )
         self.feed_errors: list[BaseException] = []
         self._feeder = None
