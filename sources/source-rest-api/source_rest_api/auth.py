@@ -34,7 +34,7 @@ class Auth:
         elif kind == "oauth2":
             grant = config.get("grant_type", "client_credentials")
             self.requests_auth = Oauth2Authenticator(
-                token_refresh_endpoint=config["token_url"],
+                token_refresh_endpoint=config["endpoint"],
                 client_id=config["client_id"],
                 client_secret=config["client_secret"],
                 refresh_token=config.get("refresh_token") if grant == "refresh_token" else None,  # type: ignore[arg-type]

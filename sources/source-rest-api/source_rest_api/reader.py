@@ -29,7 +29,7 @@ from source_rest_api.incremental import CursorTracker
 from source_rest_api.pagination import PageRequest, first_page, next_page
 
 CHECKPOINT_SECONDS = 60.0
-FULL_REFRESH_DONE = {"__ab_no_cursor_state_message": True}  # airbyte-cdk's mark of a completed full refresh
+FULL_REFRESH_DONE = {"__ab_full_refresh_sync_complete": True}  # as source-file and airbyte-cdk mark it
 
 
 def refused(error: HttpStatusError, stream: str) -> AirbyteTracedException:

@@ -55,7 +55,7 @@ AUTH = {
             "oauth2",
             "OAuth 2 (client credentials or refresh token)",
             {
-                "token_url": {"type": "string", "format": "uri", "title": "Token endpoint"},
+                "endpoint": {"type": "string", "format": "uri", "title": "Token endpoint"},
                 "grant_type": {
                     "type": "string",
                     "enum": ["client_credentials", "refresh_token"],
@@ -67,7 +67,7 @@ AUTH = {
                 "refresh_token": _secret("Refresh token (grant type refresh_token)"),
                 "scopes": {"type": "array", "items": {"type": "string"}, "title": "Scopes"},
             },
-            ["token_url", "client_id", "client_secret"],
+            ["endpoint", "client_id", "client_secret"],
         ),
     ],
 }

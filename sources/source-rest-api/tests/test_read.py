@@ -44,7 +44,7 @@ def test_auth_kinds_read_and_never_show_a_secret(api: Sandbox, connector: Connec
     items = stream("items", auth=kind, style="next_url")
     api.faults({"kind": "ok", "count": 3}, {"kind": "expire_tokens", "count": 1}, {"kind": "500", "count": 1})
     if kind == "oauth":
-        auth = {**auth, "token_url": api.url + "/oauth/token"}
+        auth = {**auth, "endpoint": api.url + "/oauth/token"}
     run = connector.run("read", config(api, items, auth=auth), catalog(items))
     assert run.exit_code == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert run.ids() == ALL_IDS
