@@ -19,7 +19,6 @@ from psycopg import sql
 from sqlflow_bridge.connector import AirbyteConnector
 
 DSN = os.environ.get("SQLFLOW_BRIDGE_TEST_DSN", "host=127.0.0.1 port=5432 dbname=test user=postgres")
-RUNNERS = ["command", "in_process", "in_process_json"]
 
 
 @pytest.fixture(scope="session")
@@ -70,9 +69,9 @@ def make_connector(how: str, name: str) -> AirbyteConnector:
     return AirbyteConnector.in_process(name, arrow=how == "in_process")
 
 
-@pytest.fixture(params=RUNNERS)
+@pytest.fixture(scope="session", params=["command", "in_process"])
 def source(request: pytest.FixtureRequest) -> AirbyteConnector:
-    """source-postgres, run each way."""
+    """source-postgres as a process and in-process (a session's connector keeps its spec: it does not change)."""
     return make_connector(request.param, "source-postgres")
 
 

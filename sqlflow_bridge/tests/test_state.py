@@ -1,0 +1,57 @@
+"""State stores on real files: what a later read starts from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlflow_bridge.state import DeferredStateStore, DuckDBStateStore, FileStateStore, StateStore
+
+
+def stream_state(name: str, value: int, namespace: str | None = None) -> dict:
+    descriptor = {"name": name} | ({"namespace": namespace} if namespace else {})
+    return {"type": "STREAM", "stream": {"stream_descriptor": descriptor, "stream_state": {"cursor": value}},
+            "sourceStats": {"recordCount": 3.0}}  # fmt: skip
+
+
+@pytest.fixture(params=["file", "duckdb"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> StateStore:
+    return FileStateStore(tmp_path / "s.json") if request.param == "file" else DuckDBStateStore(tmp_path / "s.duckdb")
+
+
+def test_latest_state_per_stream_and_scope(store: StateStore) -> None:
+    store.commit("a", [stream_state("x", 1), stream_state("y", 1, "ns"), stream_state("x", 2)])
+    store.commit("b", [stream_state("x", 9)])
+    store.commit("a", [stream_state("y", 3, "ns")])
+    found = {s["stream"]["stream_descriptor"]["name"]: s["stream"]["stream_state"]["cursor"] for s in store.load("a")}
+    assert found == {"x": 2, "y": 3}
+    assert [s["stream"]["stream_state"]["cursor"] for s in store.load("b")] == [9]
+    assert all("sourceStats" not in s for s in store.load("a"))
+
+
+def test_global_state_replaces_stream_states(store: StateStore) -> None:
+    store.commit("a", [stream_state("x", 1)])
+    global_state = {"type": "GLOBAL", "global": {"shared_state": {"lsn": 5}, "stream_states": []}}
+    store.commit("a", [global_state])
+    assert store.load("a") == [global_state]
+
+
+def test_a_store_survives_reopening(tmp_path: Path) -> None:
+    DuckDBStateStore(tmp_path / "s.duckdb").commit("a", [stream_state("x", 4)])
+    (state,) = DuckDBStateStore(tmp_path / "s.duckdb").load("a")
+    assert state["stream"]["stream_state"] == {"cursor": 4}
+
+
+def test_deferred_commits_reach_the_store_only_on_flush(store: StateStore) -> None:
+    store.commit("a", [stream_state("x", 1)])
+    deferred = DeferredStateStore(store)
+    deferred.commit("a", [stream_state("x", 2)])
+    assert [s["stream"]["stream_state"]["cursor"] for s in deferred.load("a")] == [2]
+    assert [s["stream"]["stream_state"]["cursor"] for s in store.load("a")] == [1]
+    deferred.flush()
+    assert [s["stream"]["stream_state"]["cursor"] for s in store.load("a")] == [2]
+
+
+def test_legacy_state_is_refused(store: StateStore) -> None:
+    with pytest.raises(Exception, match="LEGACY"):
+        store.commit("a", [{"type": "LEGACY", "data": {}}])

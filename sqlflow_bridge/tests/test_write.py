@@ -1,0 +1,67 @@
+"""write: DataChunks back out through a destination of this repository, with the acknowledged states."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import psycopg
+import pyarrow as pa
+import pytest
+from airbyte_cdk.models import FailureType
+from sqlflow_bridge.connector import AirbyteConnector
+from sqlflow_bridge.errors import ConnectorError
+
+from tests.conftest import table_of
+
+
+def test_read_from_postgres_write_to_duckdb(config: dict, pg: psycopg.Connection, schema: str, tmp_path: Path):
+    pg.execute(
+        f"CREATE TABLE \"{schema}\".items AS SELECT g AS id, 'item ' || g AS label, g * 0.5 AS price, "
+        "TIMESTAMPTZ '2024-01-01 00:00:00+00' + g * interval '1 day' AS at FROM generate_series(1, 2000) g"
+    )
+    source = AirbyteConnector.in_process("source-postgres")
+    parts = list(source.read(config, ["items"]))
+    destination = AirbyteConnector.command("destination-duckdb")
+    target = tmp_path / "out.duckdb"
+    result = destination.write({"destination_path": str(target)}, parts)
+    assert result.rows_sent == 2000
+    assert result.rows_committed == 2000
+    assert result.acknowledged[-1]["stream"]["stream_state"] == {"bridge_chunk": len(parts)}
+    with duckdb.connect(str(target), read_only=True) as db:
+        written = db.sql(f'SELECT id, label, price, "at" FROM "{schema}".items ORDER BY id').to_arrow_table()
+    expected = table_of(parts).sort_by("id")
+    assert written.column("id").to_pylist() == expected.column("id").to_pylist()
+    assert written.column("label").to_pylist() == expected.column("label").to_pylist()
+    assert written.column("price").to_pylist() == expected.column("price").to_pylist()
+    assert written.column("at").to_pylist() == expected.column("at").to_pylist()
+
+
+def test_plain_arrow_tables_with_nested_and_decimal_values(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "id": pa.array([1, 2], pa.int32()),
+            "price": pa.array([pa.scalar(1, pa.decimal128(38, 9)).as_py(), None], pa.decimal128(38, 9)),
+            "tags": pa.array([["a", "b"], []], pa.list_(pa.string())),
+            "day": pa.array([19000, None], pa.date32()),
+        }
+    )
+    target = tmp_path / "plain.duckdb"
+    result = AirbyteConnector.command("destination-duckdb").write({"destination_path": str(target)}, [("t", table)])
+    assert result.rows_committed == 2
+    with duckdb.connect(str(target), read_only=True) as db:
+        rows = db.execute("SELECT id, price, tags::VARCHAR, day FROM main.t ORDER BY id").fetchall()
+    assert [(r[0], float(r[1]) if r[1] is not None else None, r[2]) for r in rows] == [
+        (1, 1.0, '["a","b"]'),
+        (2, None, "[]"),
+    ]
+    assert rows[0][3] == table.column("day")[0].as_py()
+
+
+def test_a_failing_destination_raises_its_error(tmp_path: Path) -> None:
+    with pytest.raises(ConnectorError) as caught:
+        AirbyteConnector.command("destination-duckdb").write(
+            {"destination_path": ":memory:"}, [("t", pa.table({"a": [1]}))]
+        )
+    assert caught.value.failure_type == FailureType.config_error
+    assert ":memory:" in caught.value.message
