@@ -17,10 +17,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+import orjson
 import pyarrow as pa
 from airbyte_cdk.entrypoint import AirbyteEntrypoint
 from airbyte_cdk.logger import PRINT_BUFFER
-from airbyte_cdk.models import AirbyteMessage, ConfiguredAirbyteCatalog
+from airbyte_cdk.models import (
+    AirbyteCatalog,
+    AirbyteConnectionStatus,
+    AirbyteMessage,
+    AirbyteMessageSerializer,
+    ConfiguredAirbyteCatalog,
+    ConnectorSpecification,
+)
 from airbyte_cdk.sources import Source
 from airbyte_cdk.sources.connector_state_manager import HashableStreamDescriptor
 
@@ -47,6 +55,36 @@ class BatchSource(Source):
 
 def _encode(records: Records, emitted_at: int) -> memoryview:
     return as_bytes(records.encoder.encode(records.batch, emitted_at))
+
+
+class MessageSource(Source):
+    """A batch source as a plain CDK `Source`: its `Records` become RECORD messages, one per row.
+
+    For in-process tools that drive `Source.read` themselves, such as airbyte-cdk's standard tests. The messages
+    are the CLI's own lines (same encoder) parsed back; the CLI itself keeps the vectorized path.
+    """
+
+    def __init__(self, source: BatchSource) -> None:
+        self.source = source
+
+    def spec(self, logger: Any) -> ConnectorSpecification:
+        return self.source.spec(logger)
+
+    def check(self, logger: Any, config: Any) -> AirbyteConnectionStatus:
+        return self.source.check(logger, config)
+
+    def discover(self, logger: Any, config: Any) -> AirbyteCatalog:
+        return self.source.discover(logger, config)
+
+    def read(
+        self, logger: Any, config: Any, catalog: ConfiguredAirbyteCatalog, state: Any = None
+    ) -> Iterator[AirbyteMessage]:
+        for message in self.source.read(logger, config, catalog, state):
+            if isinstance(message, Records):
+                for line in bytes(_encode(message, int(time.time() * 1000))).splitlines():
+                    yield AirbyteMessageSerializer.load(orjson.loads(line))
+            else:
+                yield message
 
 
 def write_messages(messages: Iterable[AirbyteMessage | Records], out: BinaryIO, threads: int = 2) -> None:

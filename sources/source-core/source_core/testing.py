@@ -26,8 +26,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_moto(env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
-    """Start `moto_server` on a free port and wait until it answers; fail the test if it does not.
+def start_moto(env: dict[str, str] | None = None, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """Start `moto_server` (on `port`, or a free one) and wait until it answers; fail the test if it does not.
 
     Its log goes to a file: moto logs every request, and a pipe nobody reads would fill up and stall the server.
     """
@@ -35,7 +35,7 @@ def start_moto(env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str
         pytest.fail(
             f"moto_server is not installed next to {sys.executable} (pip install 'moto[server]')", pytrace=False
         )
-    port = free_port()
+    port = port or free_port()
     endpoint = f"http://127.0.0.1:{port}"
     log = Path(tempfile.mkstemp(prefix="moto_server-", suffix=".log")[1])
     with log.open("wb") as sink:
