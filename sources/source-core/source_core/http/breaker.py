@@ -44,7 +44,8 @@ class HostBreakers:
         breaker, listener = self._entry(host)
         if breaker.current_state != pybreaker.STATE_OPEN:
             return 0.0
-        return max(0.0, listener.opened_at + self.cooldown - time.monotonic())
+        # at least a little: pybreaker keeps its own clock, and must see the cool-down over before a probe
+        return max(0.01, listener.opened_at + self.cooldown - time.monotonic())
 
     def _entry(self, host: str) -> tuple[pybreaker.CircuitBreaker, _OpenedAt]:
         if host not in self._breakers:
