@@ -35,6 +35,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from destination_core.parse import read_lines
 from source_core.emit import as_bytes
 from source_core.launch import Entrypoint, Records
+from source_core.prefetch import prefetch
 from sqlflow_bridge.errors import config_error
 
 logger = logging.getLogger("sqlflow_bridge")
@@ -54,7 +55,7 @@ class Run(ABC):
 
     @abstractmethod
     def pieces(self) -> Iterator[Piece]:
-        """The output: blocks of whole JSON lines (each valid until the next is asked for), or Arrow batches."""
+        """The output: blocks of whole JSON lines, or (in-process) Arrow batches."""
 
     @abstractmethod
     def wait(self) -> int:
@@ -93,6 +94,12 @@ class Runner(ABC):
     def start(self, command: str, files: Mapping[str, Any], stdin: Iterable[bytes] | None = None) -> Run:
         """Start `command` with `files` ({"config": ..., "catalog": ..., "state": ...}, JSON values) and, for
         `write`, `stdin` (blocks of RECORD and STATE lines)."""
+
+
+def _blocks(stream: Any) -> Iterator[bytes]:
+    """Blocks of whole lines from a connector's stdout, read by a thread of their own: the connector keeps writing
+    (it does not wait on a full pipe) while the bridge parses the block before."""
+    return prefetch((bytes(block) for block in read_lines(stream, CHUNK_BYTES)), depth=2)
 
 
 def _write_files(folder: Path, files: Mapping[str, Any], prefix: str) -> list[str]:
@@ -146,7 +153,7 @@ class _ProcessRun(Run):
             self._feeder.start()
 
     def pieces(self) -> Iterator[Piece]:
-        yield from read_lines(self.process.stdout, CHUNK_BYTES)
+        yield from _blocks(self.process.stdout)
 
     def wait(self) -> int:
         if self._feeder is not None:
@@ -246,7 +253,7 @@ class _ContainerRun(Run):
 
     def pieces(self) -> Iterator[Piece]:
         chunks = self.container.logs(stdout=True, stderr=False, stream=True, follow=True)
-        yield from read_lines(_Chunks(iter(chunks)), CHUNK_BYTES)
+        yield from _blocks(_Chunks(iter(chunks)))
 
     def wait(self) -> int:
         if self._feeder is not None:

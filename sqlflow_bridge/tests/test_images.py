@@ -1,0 +1,87 @@
+"""The connectors' images (`make images`), run through the Docker API: Docker, or Podman's API service.
+
+With DOCKER_HOST set, that engine is used; otherwise, where `podman` is installed, the tests start its API service
+on a socket of their own for the session. No engine, or no image: the tests fail, they do not skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pyarrow as pa
+import pytest
+from airbyte_cdk.models import Status
+from sqlflow_bridge.connector import AirbyteConnector
+
+from tests.conftest import table_of
+
+SOURCE_IMAGE = os.environ.get("SQLFLOW_BRIDGE_SOURCE_IMAGE", "sqlflow/source-postgres:dev")
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    service = None
+    if os.environ.get("DOCKER_HOST"):
+        url = os.environ["DOCKER_HOST"]
+    elif shutil.which("podman"):
+        url = f"unix://{tmp_path_factory.mktemp('podman')}/podman.sock"
+        service = subprocess.Popen(
+            ["podman", "system", "service", "--time=0", url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+    else:
+        pytest.fail(
+            "image tests need Docker (DOCKER_HOST) or Podman (machine.md says how to install it)", pytrace=False
+        )
+    client, deadline, error = None, time.monotonic() + 30, None
+    while client is None and time.monotonic() < deadline:
+        try:
+            client = docker.DockerClient(base_url=url)
+            client.ping()
+        except docker.errors.DockerException as exc:
+            client, error = None, exc
+            time.sleep(0.2)
+    if client is None:
+        pytest.fail(f"no container engine answers at {url}: {error}", pytrace=False)
+    try:
+        client.images.get(SOURCE_IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"image {SOURCE_IMAGE} is missing: build it with `make images`", pytrace=False)
+    yield client
+    client.close()
+    if service is not None:
+        service.terminate()
+        service.wait(timeout=30)
+
+
+def test_an_image_reads_like_the_package(engine: Any, config: dict, pg: Any, schema: str) -> None:
+    pg.execute(
+        f"CREATE TABLE \"{schema}\".items AS SELECT g AS id, 'item ' || g AS label, g * 0.5 AS price, "
+        "jsonb_build_object('g', g) AS doc FROM generate_series(1, 3000) g"
+    )
+    image = AirbyteConnector.image(SOURCE_IMAGE, client=engine)
+    assert image.spec().connectionSpecification["properties"]["password"]["airbyte_secret"]
+    assert image.check(config).status == Status.SUCCEEDED
+    from_image = table_of(list(image.read(config, ["items"])))
+    in_process = table_of(list(AirbyteConnector.in_process("source-postgres").read(config, ["items"])))
+    assert from_image.num_rows == 3000
+    assert from_image.equals(in_process)
+    assert from_image.schema.field("price").type == pa.float64()
+
+
+def test_a_missing_image_says_what_to_do(engine: Any) -> None:
+    with pytest.raises(Exception, match="not present"):
+        AirbyteConnector.image("sqlflow/source-none:dev", client=engine)
+
+
+def test_image_files_are_removed_after_the_run(engine: Any, tmp_path: Path) -> None:
+    image = AirbyteConnector.image(SOURCE_IMAGE, client=engine)
+    before = set(Path(os.environ.get("TMPDIR", "/tmp")).glob("sqlflow-bridge-*"))
+    image.spec()
+    assert set(Path(os.environ.get("TMPDIR", "/tmp")).glob("sqlflow-bridge-*")) <= before
