@@ -6,7 +6,8 @@ BIN    := $(VENV)/bin
 CONNECTORS := $(filter-out %-core,$(wildcard sources/source-* destinations/destination-*))
 CORES      := $(wildcard sources/source-core destinations/destination-core)
 
-.PHONY: setup demo demo-postgres test lint bench pg-test-setup clean
+.PHONY: setup demo demo-postgres test lint unit-tests acceptance images acceptance-images bench pg-test-setup \
+	container-setup clean
 
 setup: $(BIN)/activate
 	$(BIN)/pip install --quiet --upgrade pip
@@ -32,10 +33,33 @@ lint:
 	$(BIN)/ruff format --check .
 
 # Each package's tests run in a pytest of their own (every tests/ folder is a package named "tests").
-TEST_DIRS := $(wildcard sources/*/tests destinations/*/tests)
+TEST_DIRS := $(wildcard sources/*/tests destinations/*/tests sqlflow_bridge/tests)
 
+# Everything: lint, each package's tests, the acceptance suite on the commands, then the images and the acceptance
+# suite on them. Every step runs; the target fails at the end if any did.
 test: lint
+	@status=0; \
+	$(MAKE) --no-print-directory unit-tests || status=1; \
+	$(MAKE) --no-print-directory acceptance || status=1; \
+	$(MAKE) --no-print-directory images acceptance-images || status=1; \
+	exit $$status
+
+unit-tests:
 	@status=0; for dir in $(TEST_DIRS); do echo "== $$dir"; $(BIN)/pytest $$dir || status=1; done; exit $$status
+
+# The protocol-conformance suite on every connector's command (ARGS="--connector-cmd source-postgres" for one).
+acceptance:
+	$(BIN)/pytest acceptance-tests $(ARGS)
+
+# Every connector's image, from wheels built here (docker, or podman where installed; see scripts/images.sh).
+images:
+	PIP=$(BIN)/pip bash scripts/images.sh
+
+# The suite on the images. With Podman, `docker` is Podman itself, so that airbyte-cdk's image tests (plain
+# `docker run`) get the host network that scripts/container-engine.sh makes its default.
+PODMAN_AS_DOCKER := $(if $(shell command -v podman),$(CURDIR)/scripts/podman-as-docker:)
+acceptance-images:
+	PATH="$(PODMAN_AS_DOCKER)$$PATH" $(BIN)/pytest acceptance-tests --images $(ARGS)
 
 bench:
 	$(BIN)/python bench/read_postgres.py
@@ -45,6 +69,10 @@ bench:
 # Password (scram) and TLS on the local PostgreSQL, for the tests that need them (root, idempotent).
 pg-test-setup:
 	bash scripts/pg-test-auth.sh
+
+# A Docker-compatible engine for the images: Docker if it answers, else Podman configured (root, idempotent).
+container-setup:
+	bash scripts/container-engine.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

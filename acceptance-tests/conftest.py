@@ -135,6 +135,17 @@ def connector_environments(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
+def read_from_streams() -> str:
+    """airbyte-cdk's image tests read every stream (its plugin's default reads none)."""
+    return "all"
+
+
+@pytest.fixture
+def targets_by_name(request: pytest.FixtureRequest) -> dict[str, Target]:
+    return {t.connector.name: t for t in request.config.stash[TARGETS]}
+
+
+@pytest.fixture
 def connector_image_override(request: pytest.FixtureRequest) -> str | None:
     """For airbyte-cdk's image tests: the image of the test class's connector (never a build of its own)."""
     targets = {t.connector.path: t for t in request.config.stash[TARGETS]}
