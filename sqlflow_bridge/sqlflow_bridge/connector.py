@@ -92,9 +92,14 @@ class AirbyteConnector:
 
     @classmethod
     def image(
-        cls, image: str, client: Any = None, network_mode: str | None = "host", **kwargs: Any
+        cls,
+        image: str,
+        client: Any = None,
+        network_mode: str | None = "host",
+        volumes: Mapping[str, str] | None = None,
+        **kwargs: Any,
     ) -> AirbyteConnector:
-        return cls(ImageRunner(image, client, network_mode), **kwargs)
+        return cls(ImageRunner(image, client, network_mode, volumes), **kwargs)
 
     @classmethod
     def in_process(cls, connector: Any, arrow: bool = True, **kwargs: Any) -> AirbyteConnector:

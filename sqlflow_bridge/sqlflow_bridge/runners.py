@@ -226,13 +226,15 @@ class _Chunks(io.RawIOBase):
 
 
 class _ContainerRun(Run):
-    def __init__(self, client: Any, image: str, args: list[str], folder: Path, stdin, network_mode: str | None):
+    def __init__(self, runner: ImageRunner, args: list[str], folder: Path, stdin: Iterable[bytes] | None):
         self.folder = folder
-        self.container = client.containers.create(
-            image,
+        volumes = {str(folder): {"bind": "/data", "mode": "ro"}}
+        volumes |= {host: {"bind": inside, "mode": "rw"} for host, inside in runner.volumes.items()}
+        self.container = runner.client.containers.create(
+            runner.image,
             command=args,
-            volumes={str(folder): {"bind": "/data", "mode": "ro"}},
-            network_mode=network_mode,
+            volumes=volumes,
+            network_mode=runner.network_mode,
             stdin_open=stdin is not None,
             detach=True,
         )
@@ -276,9 +278,16 @@ class _ContainerRun(Run):
 class ImageRunner(Runner):
     """A connector image (`sqlflow/source-postgres:dev`), run through the Docker API: Docker itself, or Podman's
     Docker-compatible socket (`DOCKER_HOST=unix:///run/podman/podman.sock`). The arguments are mounted read-only at
-    /data. `network_mode="host"` (the default) lets the container reach servers on the host's loopback."""
+    /data. `network_mode="host"` (the default) lets the container reach servers on the host's loopback; `volumes`
+    ({host folder: path inside}) are mounted read-write, e.g. for a destination's output files."""
 
-    def __init__(self, image: str, client: Any = None, network_mode: str | None = "host"):
+    def __init__(
+        self,
+        image: str,
+        client: Any = None,
+        network_mode: str | None = "host",
+        volumes: Mapping[str, str] | None = None,
+    ):
         import docker  # only image runs need the SDK and a reachable engine
 
         try:
@@ -292,6 +301,7 @@ class ImageRunner(Runner):
             ) from exc
         self.image = image
         self.network_mode = network_mode
+        self.volumes = dict(volumes or {})
         self.label = image
 
     def start(self, command: str, files: Mapping[str, Any], stdin: Iterable[bytes] | None = None) -> Run:
@@ -301,7 +311,7 @@ class ImageRunner(Runner):
         folder.chmod(0o711)
         for path in folder.iterdir():
             path.chmod(0o644)
-        return _ContainerRun(self.client, self.image, args, folder, stdin, self.network_mode)
+        return _ContainerRun(self, args, folder, stdin)
 
 
 def load_connector(name: str) -> Source | Destination:
@@ -352,8 +362,6 @@ class _InProcessRun(Run):
     def _messages(self) -> Iterator[Piece]:
         connector = self.connector
         if isinstance(connector, Destination):
-            if self.command == "write":
-                raise config_error("In-process destinations run spec and check only: write through a command or image.")
             yield b"".join(_line(m) for m in connector.run_cmd(connector.parse_args([self.command, *self.args])))
             return
         hook = sys.excepthook  # the CDK's entrypoint installs its own handler for uncaught exceptions
@@ -409,6 +417,8 @@ class InProcessRunner(Runner):
         self.label = connector if isinstance(connector, str) else type(connector).__name__
 
     def start(self, command: str, files: Mapping[str, Any], stdin: Iterable[bytes] | None = None) -> Run:
+        if stdin is not None:  # this repository's destinations read stdin and write stdout of the process itself
+            raise config_error("In-process destinations run spec and check only: write through a command or image.")
         folder = Path(tempfile.mkdtemp(prefix="sqlflow-bridge-"))
         args = _write_files(folder, files, str(folder))
         return _InProcessRun(self.connector, command, args, folder, self.arrow)

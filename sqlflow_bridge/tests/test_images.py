@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import duckdb
 import pyarrow as pa
 import pytest
 from airbyte_cdk.models import Status
@@ -22,7 +23,8 @@ from sqlflow_bridge.connector import AirbyteConnector
 
 from tests.conftest import table_of
 
-SOURCE_IMAGE = os.environ.get("SQLFLOW_BRIDGE_SOURCE_IMAGE", "sqlflow/source-postgres:dev")
+SOURCE_IMAGE = "sqlflow/source-postgres:dev"
+DESTINATION_IMAGE = "sqlflow/destination-duckdb:dev"
 
 
 @pytest.fixture(scope="session")
@@ -49,10 +51,11 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             time.sleep(0.2)
     if client is None:
         pytest.fail(f"no container engine answers at {url}: {error}", pytrace=False)
-    try:
-        client.images.get(SOURCE_IMAGE)
-    except docker.errors.ImageNotFound:
-        pytest.fail(f"image {SOURCE_IMAGE} is missing: build it with `make images`", pytrace=False)
+    for image in (SOURCE_IMAGE, DESTINATION_IMAGE):
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            pytest.fail(f"image {image} is missing: build it with `make images`", pytrace=False)
     yield client
     client.close()
     if service is not None:
@@ -85,3 +88,19 @@ def test_image_files_are_removed_after_the_run(engine: Any, tmp_path: Path) -> N
     before = set(Path(os.environ.get("TMPDIR", "/tmp")).glob("sqlflow-bridge-*"))
     image.spec()
     assert set(Path(os.environ.get("TMPDIR", "/tmp")).glob("sqlflow-bridge-*")) <= before
+
+
+def test_an_image_writes_through_stdin(engine: Any, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o777)  # the image's user (uid 1000) writes the database file
+    table = pa.table({"id": pa.array(range(5000), pa.int64()), "label": [f"row {i}" for i in range(5000)]})
+    destination = AirbyteConnector.image(DESTINATION_IMAGE, client=engine, volumes={str(out): "/out"})
+    result = destination.write(
+        {"destination_path": "/out/w.duckdb"}, [("t", table.slice(0, 2000)), ("t", table.slice(2000))]
+    )
+    assert [s["stream"]["stream_state"] for s in result.acknowledged][-1] == {"bridge_chunk": 2}
+    assert result.rows_committed == 5000
+    with duckdb.connect(str(out / "w.duckdb"), read_only=True) as db:
+        written = db.sql("SELECT id, label FROM main.t ORDER BY id").to_arrow_table()
+    assert written.equals(table)

@@ -8,7 +8,7 @@ import duckdb
 import psycopg
 import pyarrow as pa
 import pytest
-from airbyte_cdk.models import FailureType
+from airbyte_cdk.models import FailureType, Status
 from sqlflow_bridge.connector import AirbyteConnector
 from sqlflow_bridge.errors import ConnectorError
 
@@ -65,3 +65,10 @@ def test_a_failing_destination_raises_its_error(tmp_path: Path) -> None:
         )
     assert caught.value.failure_type == FailureType.config_error
     assert ":memory:" in caught.value.message
+
+
+def test_an_in_process_destination_checks_but_writes_only_as_a_process(tmp_path: Path) -> None:
+    destination = AirbyteConnector.in_process("destination-duckdb")
+    assert destination.check({"destination_path": str(tmp_path / "d.duckdb")}).status == Status.SUCCEEDED
+    with pytest.raises(ConnectorError, match="command or image"):
+        destination.write({"destination_path": str(tmp_path / "d.duckdb")}, [("t", pa.table({"a": [1]}))])
