@@ -379,21 +379,28 @@ class _InProcessRun(Run):
             entrypoint.validate_connection(spec, config)
         catalog = connector.read_catalog(parsed.catalog)
         state = connector.read_state(parsed.state) if parsed.state else []
-        lines: list[bytes] = []
-        for message in connector.read(entrypoint.logger, config, catalog, state):
-            if isinstance(message, Records):
-                if self.arrow:
+        lines: list[bytes] = []  # JSON lines not handed on yet, at most about CHUNK_BYTES
+        size = 0
+        try:
+            for message in connector.read(entrypoint.logger, config, catalog, state):
+                if isinstance(message, Records) and self.arrow:
                     if lines:  # messages before the batch come out before it
                         yield b"".join(lines)
-                        lines = []
+                        lines, size = [], 0
                     yield message
-                else:
+                    continue
+                if isinstance(message, Records):
                     lines.append(bytes(as_bytes(message.encoder.encode(message.batch, int(time.time() * 1000)))))
-            else:
-                lines.append(_line(message))
-                if message.type == Type.STATE or len(lines) >= 10_000:
+                else:
+                    lines.append(_line(message))
+                size += len(lines[-1])
+                if size >= CHUNK_BYTES or (isinstance(message, AirbyteMessage) and message.type == Type.STATE):
                     yield b"".join(lines)
-                    lines = []
+                    lines, size = [], 0
+        except Exception:
+            if lines:  # what the source said before failing (its stream's TRACE) comes out first
+                yield b"".join(lines)
+            raise
         if lines:
             yield b"".join(lines)
 
