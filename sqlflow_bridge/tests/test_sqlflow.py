@@ -73,3 +73,27 @@ def test_params_are_validated_against_the_schema() -> None:
     assert SOURCE_SCHEMA.validate({"connector": "source-postgres", "stream": "x"}) == []
     problems = AirbyteSource().validate_params({"connector": "source-postgres", "table": "x"})
     assert problems and "table" in problems[0]
+
+
+def test_seed_interface(config: dict, pg: psycopg.Connection, schema: str, tmp_path: Path) -> None:
+    pg.execute(
+        f'CREATE TABLE "{schema}".events AS SELECT g AS id, '
+        "TIMESTAMPTZ '2024-01-01 00:00:00+00' + g * interval '1 hour' AS updated_at FROM generate_series(1, 50) g"
+    )
+    source = AirbyteSource()
+    source.name = "events_src"
+    params = {"connector": "source-postgres", "runner": "in_process", "config": config,
+              "state_path": str(tmp_path / "state.duckdb")}  # fmt: skip
+    assert source.validate_params(params) == []
+    source.configure(params)
+    assert source.test_connection().success
+    assert source.check_health()["healthy"]
+    assert source.supports_incremental()
+    assert source.discover() == ["events"]
+    assert source.get_schema("events").arrow_schema.names == ["id", "updated_at"]
+    (first,) = source.read_incremental("events", "updated_at", cursor_value="2024-01-02T00:00:00+00:00")
+    assert first.arrow_table.column("id").to_pylist() == list(range(25, 51))  # after the given cursor value
+    (second,) = source.read_incremental("events", "updated_at", cursor_value="2024-01-02T00:00:00+00:00")
+    assert len(second) == 0  # the stored state comes first: nothing new
+    metrics = source.get_performance_metrics()
+    assert metrics["rows"] == 50 and metrics["errors"] == 0
