@@ -5,16 +5,18 @@ BIN    := $(VENV)/bin
 # Every connector directory (the shared cores are installed with them, as their path dependency).
 CONNECTORS := $(filter-out %-core,$(wildcard sources/source-* destinations/destination-*))
 CORES      := $(wildcard sources/source-core destinations/destination-core)
+# Every installable package: the connectors (with the cores as their path dependencies) and the SQLFlow bridge.
+PACKAGES   := $(CONNECTORS) sqlflow_bridge
 
-.PHONY: setup demo demo-postgres test lint unit-tests acceptance images acceptance-images bench pg-test-setup \
-	container-setup clean
+.PHONY: setup demo demo-postgres test lint unit-tests acceptance images acceptance-images bench api-sandbox \
+	pg-test-setup container-setup clean
 
 setup: $(BIN)/activate
 	$(BIN)/pip install --quiet --upgrade pip
 	# every package with its dependencies (connectors depend on the cores, and on each other, by path) ...
-	$(BIN)/pip install --quiet $(addprefix ./,$(CONNECTORS)) -r requirements-dev.txt
+	$(BIN)/pip install --quiet $(addprefix ./,$(PACKAGES)) -r requirements-dev.txt
 	# ... then all of them again as editable installs, so that edits take effect without reinstalling
-	$(BIN)/pip install --quiet --no-deps $(addprefix -e ,$(CORES) $(CONNECTORS))
+	$(BIN)/pip install --quiet --no-deps $(addprefix -e ,$(CORES) $(PACKAGES))
 	$(BIN)/pip check
 
 $(BIN)/activate:
@@ -35,13 +37,14 @@ lint:
 # Each package's tests run in a pytest of their own (every tests/ folder is a package named "tests").
 TEST_DIRS := $(wildcard sources/*/tests destinations/*/tests sqlflow_bridge/tests)
 
-# Everything: lint, each package's tests, the acceptance suite on the commands, then the images and the acceptance
-# suite on them. Every step runs; the target fails at the end if any did.
+# Everything: lint, the images, each package's tests (the bridge's use the images), the acceptance suite on the
+# commands, then on the images. Every step runs; the target fails at the end if any did.
 test: lint
 	@status=0; \
+	$(MAKE) --no-print-directory images || status=1; \
 	$(MAKE) --no-print-directory unit-tests || status=1; \
 	$(MAKE) --no-print-directory acceptance || status=1; \
-	$(MAKE) --no-print-directory images acceptance-images || status=1; \
+	$(MAKE) --no-print-directory acceptance-images || status=1; \
 	exit $$status
 
 unit-tests:
@@ -65,6 +68,12 @@ bench:
 	$(BIN)/python bench/read_postgres.py
 	$(BIN)/python bench/write_destinations.py
 	$(BIN)/python bench/read_files.py
+	$(BIN)/python bench/read_rest_api.py
+	$(BIN)/python bench/bridge_read.py
+
+# The local JSON API that source-rest-api's tests use, for trying the connector by hand (Ctrl-C stops it).
+api-sandbox:
+	$(BIN)/python -m source_rest_api.sandbox --port 8765
 
 # Password (scram) and TLS on the local PostgreSQL, for the tests that need them (root, idempotent).
 pg-test-setup:
