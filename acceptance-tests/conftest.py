@@ -93,12 +93,14 @@ TARGETS = pytest.StashKey[list[Target]]()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Parametrize `source`, `destination` and `target` (either) over the selected connectors."""
+    """Parametrize `source`, `destination`, `target` (either) and `image` (one run by its image) over the selected
+    connectors."""
     targets = metafunc.config.stash[TARGETS]
     for fixture, wanted in (
         ("source", lambda t: t.connector.is_source),
         ("destination", lambda t: not t.connector.is_source),
         ("target", lambda t: True),
+        ("image", lambda t: t.image is not None),
     ):
         if fixture in metafunc.fixturenames:
             chosen = [t for t in targets if wanted(t)]
