@@ -55,7 +55,7 @@ class Metrics:
     rows: int = 0
     bytes: int = 0
     seconds: float = 0.0
-    errors: int = 0  # values nulled because they did not fit their column, plus failed runs
+    errors: int = 0  # rows with a value nulled because it did not fit its column, plus failed runs
 
     def as_dict(self) -> dict[str, float]:
         return {
