@@ -1,7 +1,8 @@
 """The connectors' images (`make images`), run through the Docker API: Docker, or Podman's API service.
 
-With DOCKER_HOST set, that engine is used; otherwise, where `podman` is installed, the tests start its API service
-on a socket of their own for the session. No engine, or no image: the tests fail, they do not skip.
+The engine of DOCKER_HOST (or Docker's default socket) is used if it answers; otherwise, where `podman` is installed,
+the tests start its API service on a socket of their own for the session. No engine, or no image: the tests fail,
+they do not skip.
 """
 
 from __future__ import annotations
@@ -27,40 +28,48 @@ SOURCE_IMAGE = "sqlflow/source-postgres:dev"
 DESTINATION_IMAGE = "sqlflow/destination-duckdb:dev"
 
 
+def _answering(url: str | None = None, seconds: float = 0) -> Any:
+    """A client of the engine at `url` (None: DOCKER_HOST or the default socket) once it answers, else None."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            client = docker.DockerClient(base_url=url) if url else docker.from_env()
+            client.ping()
+            return client
+        except docker.errors.DockerException:
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.2)
+
+
 @pytest.fixture(scope="session")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     service = None
-    if os.environ.get("DOCKER_HOST"):
-        url = os.environ["DOCKER_HOST"]
-    elif shutil.which("podman"):
+    client = _answering()
+    if client is None and shutil.which("podman"):
         url = f"unix://{tmp_path_factory.mktemp('podman')}/podman.sock"
         service = subprocess.Popen(
             ["podman", "system", "service", "--time=0", url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-    else:
-        pytest.fail(
-            "image tests need Docker (DOCKER_HOST) or Podman (machine.md says how to install it)", pytrace=False
-        )
-    client, deadline, error = None, time.monotonic() + 30, None
-    while client is None and time.monotonic() < deadline:
-        try:
-            client = docker.DockerClient(base_url=url)
-            client.ping()
-        except docker.errors.DockerException as exc:
-            client, error = None, exc
-            time.sleep(0.2)
-    if client is None:
-        pytest.fail(f"no container engine answers at {url}: {error}", pytrace=False)
-    for image in (SOURCE_IMAGE, DESTINATION_IMAGE):
-        try:
-            client.images.get(image)
-        except docker.errors.ImageNotFound:
-            pytest.fail(f"image {image} is missing: build it with `make images`", pytrace=False)
-    yield client
-    client.close()
-    if service is not None:
-        service.terminate()
-        service.wait(timeout=30)
+        client = _answering(url, seconds=30)
+    try:
+        if client is None:
+            pytest.fail(
+                "image tests need a container engine: Docker (DOCKER_HOST or its default socket) or Podman "
+                "(see machine.md; scripts/container-engine.sh sets it up)",
+                pytrace=False,
+            )
+        for image in (SOURCE_IMAGE, DESTINATION_IMAGE):
+            try:
+                client.images.get(image)
+            except docker.errors.ImageNotFound:
+                pytest.fail(f"image {image} is missing: build it with `make images`", pytrace=False)
+        yield client
+        client.close()
+    finally:
+        if service is not None:  # the API service these tests started
+            service.terminate()
+            service.wait(timeout=30)
 
 
 def test_an_image_reads_like_the_package(engine: Any, config: dict, pg: Any, schema: str) -> None:
