@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import psycopg
@@ -81,3 +82,11 @@ def test_a_missing_env_variable_is_a_config_error_naming_it(config: dict[str, An
 def test_a_command_that_is_not_installed_says_so() -> None:
     with pytest.raises(ConnectorError, match="not on PATH"):
         AirbyteConnector.command("source-does-not-exist")
+
+
+def test_a_connector_that_dies_without_a_trace_is_reported_with_its_stderr() -> None:
+    crash = [sys.executable, "-c", "import sys; print('not json'); print('disk on fire', file=sys.stderr); sys.exit(3)"]
+    with pytest.raises(ConnectorError) as caught:
+        AirbyteConnector.command(crash).spec()
+    assert "code 3" in caught.value.message and "disk on fire" in caught.value.message
+    assert caught.value.failure_type == FailureType.system_error
