@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from airbyte_cdk.models import (
@@ -36,6 +37,7 @@ from source_rest_api.reader import PageFetcher, StreamReader, select
 from source_rest_api.spec import MANIFEST_KEY, SPEC
 
 SAMPLE_RECORDS = 500  # discover infers a schema from at most this many records of the first page
+CHECK_RETRIES = 1  # check answers within seconds: an unreachable API is reported, not waited for
 
 
 class SourceRestApi(BatchSource):
@@ -48,9 +50,14 @@ class SourceRestApi(BatchSource):
         )
 
     @staticmethod
-    def _session(config: Mapping[str, Any], logger: logging.Logger) -> tuple[RestConfig, PageFetcher]:
+    def _session(
+        config: Mapping[str, Any], logger: logging.Logger, most_retries: int | None = None
+    ) -> tuple[RestConfig, PageFetcher]:
         settings = RestConfig.parse(config)
-        return settings, PageFetcher(HttpClient(settings.http, logger), Auth(settings.auth))
+        http = settings.http
+        if most_retries is not None:
+            http = replace(http, max_retries=min(http.max_retries, most_retries))
+        return settings, PageFetcher(HttpClient(http, logger), Auth(settings.auth))
 
     def _first_page(self, settings: RestConfig, fetcher: PageFetcher, stream: StreamConfig) -> list[Any]:
         request = first_page(stream.pagination, settings.url(stream), stream.params)
@@ -61,7 +68,7 @@ class SourceRestApi(BatchSource):
         try:
             if MANIFEST_KEY in config:
                 return manifest_source(config).check(logger, config)
-            settings, fetcher = self._session(config, logger)
+            settings, fetcher = self._session(config, logger, most_retries=CHECK_RETRIES)
             self._first_page(settings, fetcher, settings.streams[0])
         except AirbyteTracedException as exc:
             return AirbyteConnectionStatus(status=Status.FAILED, message=exc.message)

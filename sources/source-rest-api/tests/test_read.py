@@ -40,14 +40,15 @@ def test_every_pagination_style_reads_every_record_exactly_once(api: Sandbox, co
 )
 def test_auth_kinds_read_and_never_show_a_secret(api: Sandbox, connector: Connector, kind: str, auth: dict) -> None:
     """Each kind reads everything; a failed attempt (logged with its URL) and, for OAuth, a token expiring
-    mid-read are survived; no secret appears in any output."""
+    mid-read are survived; no secret appears in any output, STATEs included."""
     items = stream("items", auth=kind, style="next_url")
     api.faults({"kind": "ok", "count": 3}, {"kind": "expire_tokens", "count": 1}, {"kind": "500", "count": 1})
     if kind == "oauth":
         auth = {**auth, "endpoint": api.url + "/oauth/token"}
-    run = connector.run("read", config(api, items, auth=auth), catalog(items))
+    run = connector.run("read", config(api, items, auth=auth, checkpoint_records=100), catalog(items))
     assert run.exit_code == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert run.ids() == ALL_IDS
+    assert len(run.states) >= 10  # each holding a next-page URL, which the API built with its query
     statuses = api.stats()["statuses"]
     assert statuses.get("401", 0) == (1 if kind == "oauth" else 0) and statuses["500"] == 1
     for secret in SECRETS:
