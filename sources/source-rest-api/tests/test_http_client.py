@@ -7,6 +7,7 @@ import logging
 import time
 
 import pytest
+import requests
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
@@ -115,3 +116,19 @@ def test_figures(api: Sandbox) -> None:
     assert summary["throttled"] == 1 and summary["errors"] == 2
     assert summary["bytes"] >= len(response.content)
     assert 0 < summary["latency_mean_ms"] <= summary["latency_p95_ms"]
+
+
+def test_connector_pacing_hook(api: Sandbox) -> None:
+    """A connector's own signal (Shopify's query cost, say) spaces the requests that follow."""
+    seen: list[int] = []
+
+    def hook(response: requests.Response) -> float:
+        seen.append(response.status_code)
+        return 0.3
+
+    http = HttpClient(HttpSettings(**FAST_HTTP), LOGGER, pacing_hook=hook)
+    started = time.monotonic()
+    for _ in range(4):
+        http.get(api.url + "/open/offset", params={"limit": 1})
+    assert time.monotonic() - started >= 0.9  # three waits of 0.3 s between four requests
+    assert seen == [200, 200, 200, 200]
