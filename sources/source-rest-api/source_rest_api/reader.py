@@ -112,7 +112,13 @@ class StreamReader:
             if following is not None:
                 following = PageRequest(self.fetcher.auth.strip(following.url), following.params)
             if tracker:
+                ordered = tracker.ordered
                 records = [r for r in records if tracker.keep(r)]
+                if ordered and not tracker.ordered:
+                    self.logger.warning(
+                        f"{stream.name}: records do not come in ascending {stream.incremental.cursor_field} order "
+                        "(sort them with a query parameter): from here on a STATE follows only the whole stream."
+                    )
             if records:
                 yield self.encoder.records(records)
                 progress.add(len(records))

@@ -1,7 +1,8 @@
 """A local JSON API for tests and trials: `python -m source_rest_api.sandbox --port 8765` (`make api-sandbox`).
 
 Records: `id` 1..N, `updated_at` shared by three records at a time (cursor ties), `name`, `amount`, `tags`,
-`group`; always in (updated_at, id) order, filtered by `updated_since` (inclusive, RFC 3339 or epoch seconds).
+`group`; in (updated_at, id) order (`order=desc`: the reverse), filtered by `updated_since` (inclusive, RFC 3339
+or epoch seconds).
 
 Data endpoints are `GET /<auth>/<style>`:
 - auth: `open`; `bearer` (Authorization: Bearer <token>); `basic` (<user>:<password>); `header` (X-API-Key);
@@ -302,6 +303,8 @@ class Handler(BaseHTTPRequestHandler):
         if "updated_since" in query:
             since = _since(query["updated_since"])
             records = [r for r in records if r["updated_at"] >= since]
+        if query.get("order") == "desc":
+            records = records[::-1]
         size = int(query.get("limit") or query.get("per_page") or 100)
         if style == "none":
             self._json(200, {"items": records}, headers)

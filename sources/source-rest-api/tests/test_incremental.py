@@ -63,3 +63,13 @@ def test_epoch_start_value_and_format(api: Sandbox, connector: Connector, first_
     resumed = connector.run("read", config(api, items), catalog(items, incremental=True))
     assert resumed.exit_code == 0, resumed.stderr[-2000:]
     assert resumed.ids() == [r["id"] for r in run.data if r["updated_at"] >= boundary]
+
+
+def test_records_out_of_cursor_order_get_only_a_final_state(api: Sandbox, connector: Connector) -> None:
+    items = stream("items", style="offset", params={"order": "desc"}, incremental=INCREMENTAL)
+    run = connector.run("read", config(api, items, checkpoint_records=100), catalog(items, incremental=True))
+    assert run.exit_code == 0, run.stderr[-2000:]
+    assert sorted(run.ids()) == ALL_IDS
+    (state,) = run.states  # a mid-stream STATE would skip the older records still to come
+    assert state["stream"]["stream_state"]["cursor"] == max(r["updated_at"] for r in run.data)
+    assert any("ascending updated_at order" in m["log"]["message"] for m in run.of("LOG"))
