@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+
 from sqlflow_bridge.connector import AirbyteConnector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from destination_core.streams import META, TargetStream
-from source_core.emit import Kind, _uuid_text
+from source_core.emit import Kind, uuid_text
 from source_core.launch import Records
 
 ARROW_TYPES: dict[Kind, pa.DataType] = {
@@ -96,7 +96,7 @@ def _column(values: pa.Array, source: Kind, target: Kind) -> tuple[pa.Array, pa.
     values = _plain(values)
     bad = None
     if source is Kind.UUID:
-        values = _uuid_text(values) if pa.types.is_fixed_size_binary(values.type) else values
+        values = uuid_text(values) if pa.types.is_fixed_size_binary(values.type) else values
     if target is Kind.NUMBER:
         values = pc.cast(values, pa.float64())
         bad = pc.invert(pc.is_finite(values))

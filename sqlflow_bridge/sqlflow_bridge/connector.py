@@ -56,15 +56,17 @@ class Metrics:
     bytes: int = 0
     seconds: float = 0.0
     errors: int = 0  # rows with a value nulled because it did not fit its column, plus failed runs
+    http: dict[str, Any] = field(default_factory=dict)  # an API connector's last HTTP figures (source_core.http)
 
-    def as_dict(self) -> dict[str, float]:
-        return {
+    def as_dict(self) -> dict[str, Any]:
+        figures: dict[str, Any] = {
             "rows": self.rows,
             "bytes": self.bytes,
             "seconds": round(self.seconds, 3),
             "rows_per_second": self.rows / self.seconds if self.seconds else 0.0,
             "errors": self.errors,
         }
+        return figures | ({"http": dict(self.http)} if self.http else {})
 
 
 @dataclass
@@ -137,7 +139,7 @@ class AirbyteConnector:
                     continue
                 if not isinstance(message, dict):
                     continue
-                handle_control(message, self.label, self.masker, logger, errors)
+                handle_control(message, self.label, self.masker, logger, errors, self.metrics.http)
                 found.by_type.setdefault(message.get("type"), []).append(message)
             failure = connector_failure(run, self.label, errors, self.masker)
         if failure is not None:
@@ -242,7 +244,7 @@ class AirbyteConnector:
         started = time.perf_counter()
         try:
             with self.runner.start("read", files) as run:
-                for event in read_events(run, targets, self.label, self.masker, logger):
+                for event in read_events(run, targets, self.label, self.masker, logger, self.metrics.http):
                     if isinstance(event, State):
                         if store is not None:
                             store.commit(scope, [event.message])
@@ -304,7 +306,7 @@ class AirbyteConnector:
                 if isinstance(message, dict) and message.get("type") == "STATE":
                     result.acknowledged.append(message["state"])
                 elif isinstance(message, dict):
-                    handle_control(message, self.label, self.masker, logger, errors)
+                    handle_control(message, self.label, self.masker, logger, errors, self.metrics.http)
             failure = connector_failure(run, self.label, errors, self.masker)
         self.metrics.seconds += time.perf_counter() - started
         if failure is not None:
@@ -323,7 +325,8 @@ class AirbyteConnector:
         except ConnectorError as exc:
             return {"healthy": False, "message": exc.message, "failure_type": exc.failure_type.value}
         seconds = time.perf_counter() - started
-        return {"healthy": status.status.value == "SUCCEEDED", "message": status.message, "seconds": seconds}
+        health = {"healthy": status.status.value == "SUCCEEDED", "message": status.message, "seconds": seconds}
+        return health | ({"http": dict(self.metrics.http)} if self.metrics.http else {})
 
-    def get_performance_metrics(self) -> dict[str, float]:
+    def get_performance_metrics(self) -> dict[str, Any]:
         return self.metrics.as_dict()

@@ -15,6 +15,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from destination_core.parse import MessageParser, StreamKey
 from destination_core.streams import TargetStream
+from source_core.http import parse_figures
 from source_core.launch import Records
 from sqlflow_bridge.arrow import Typed, from_parsed, from_records
 from sqlflow_bridge.errors import ConnectorError
@@ -49,18 +50,29 @@ def connector_failure(run: Run, label: str, errors: list[dict[str, Any]], masker
     return None
 
 
-def handle_control(message: dict[str, Any], label: str, masker: Masker, log: logging.Logger, errors: list) -> None:
-    """LOG lines go to `log` (masked), TRACE ERRORs are kept for the end of the run."""
+def handle_control(
+    message: dict[str, Any], label: str, masker: Masker, log: logging.Logger, errors: list, http: dict[str, Any]
+) -> None:
+    """LOG lines go to `log` (masked), an API connector's HTTP figures into `http`, TRACE ERRORs are kept for the
+    end of the run."""
     kind = message.get("type")
     if kind == "LOG":
         entry = message.get("log") or {}
         log.log(_LOG_LEVELS.get(entry.get("level"), logging.INFO), "%s: %s", label, masker(entry.get("message")))
+        if (figures := parse_figures(entry.get("message") or "")) is not None:
+            http.clear()
+            http.update(figures)
     elif kind == "TRACE" and (message.get("trace") or {}).get("type") == "ERROR":
         errors.append(message["trace"]["error"])
 
 
 def read_events(
-    run: Run, streams: dict[StreamKey, TargetStream], label: str, masker: Masker, log: logging.Logger
+    run: Run,
+    streams: dict[StreamKey, TargetStream],
+    label: str,
+    masker: Masker,
+    log: logging.Logger,
+    http: dict[str, Any],
 ) -> Iterator[Batch | State]:
     """Typed batches and states of one `read`; raises `ConnectorError` if the connector failed."""
     parser = MessageParser(streams, exact_numbers=False)
@@ -86,7 +98,7 @@ def read_events(
             if message["type"] == "STATE":
                 yield State(message["state"])
             else:
-                handle_control(message, label, masker, log, errors)
+                handle_control(message, label, masker, log, errors, http)
         for stream, table in chunk.after:
             yield Batch(stream, from_parsed(stream, table))
     failure = connector_failure(run, label, errors, masker)

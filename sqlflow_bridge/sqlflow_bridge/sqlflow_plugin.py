@@ -110,7 +110,7 @@ class AirbyteSource(Connector):
     def supports_incremental(self) -> bool:
         return bool(self.connector.spec().supportsIncremental)
 
-    def get_performance_metrics(self) -> dict[str, float]:
+    def get_performance_metrics(self) -> dict[str, Any]:
         return self.connector.get_performance_metrics()
 
     def discover(self) -> list[str]:

@@ -16,6 +16,7 @@ import psycopg
 import pyarrow as pa
 import pytest
 from psycopg import sql
+
 from sqlflow_bridge.connector import AirbyteConnector
 
 DSN = os.environ.get("SQLFLOW_BRIDGE_TEST_DSN", "host=127.0.0.1 port=5432 dbname=test user=postgres")

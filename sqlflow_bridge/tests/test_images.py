@@ -20,8 +20,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 from airbyte_cdk.models import Status
-from sqlflow_bridge.connector import AirbyteConnector
 
+from sqlflow_bridge.connector import AirbyteConnector
 from tests.conftest import table_of
 
 SOURCE_IMAGE = "sqlflow/source-postgres:dev"

@@ -8,11 +8,11 @@ from typing import Any
 import psycopg
 import pytest
 from airbyte_cdk.models import FailureType, Status
+
+from source_core.testing import free_port
 from sqlflow_bridge.connector import AirbyteConnector
 from sqlflow_bridge.errors import ConnectorError
 from sqlflow_bridge.secrets import MASK
-
-from source_core.testing import free_port
 
 
 def test_spec_is_typed(source: AirbyteConnector) -> None:

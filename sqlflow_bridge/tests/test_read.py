@@ -9,9 +9,9 @@ from pathlib import Path
 import psycopg
 import pyarrow as pa
 import pytest
+
 from sqlflow_bridge.connector import AirbyteConnector
 from sqlflow_bridge.state import DuckDBStateStore, FileStateStore, StateStore
-
 from tests.conftest import make_connector, table_of
 
 TYPES_TABLE = """

@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import psycopg
 import pytest
+
 from sqlflow_bridge.sqlflow_plugin import SOURCE_SCHEMA, AirbyteSource
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from sqlflow_bridge.state import DeferredStateStore, DuckDBStateStore, FileStateStore, StateStore
 
 

@@ -9,9 +9,9 @@ import psycopg
 import pyarrow as pa
 import pytest
 from airbyte_cdk.models import FailureType, Status
+
 from sqlflow_bridge.connector import AirbyteConnector
 from sqlflow_bridge.errors import ConnectorError
-
 from tests.conftest import table_of
 
 

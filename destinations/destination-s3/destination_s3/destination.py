@@ -13,12 +13,12 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 from airbyte_cdk.models import AirbyteConnectionStatus, Status
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
-from source_file.storage import s3_filesystem
 
 from destination_core.launch import BatchDestination
 from destination_core.streams import TargetStream
 from destination_s3.files import VARYING, FileLoader, Target
 from source_core.config import config_error
+from source_file.storage import s3_filesystem
 
 DEFAULT_TEMPLATE = "{namespace}/{stream}/{date}/{timestamp}_{part}"
 PARQUET_CODECS = ("none", "snappy", "gzip", "zstd")

@@ -134,7 +134,7 @@ _HEX4 = np.frombuffer(b"".join(f"{i & 0xFF:02x}{i >> 8:02x}".encode() for i in r
 _UUID_GROUPS = ((0, 8, 0), (9, 13, 8), (14, 18, 12), (19, 23, 16), (24, 36, 20))  # text span <- hex offset
 
 
-def _uuid_text(values: pa.Array) -> pa.Array:
+def uuid_text(values: pa.Array) -> pa.Array:
     """Canonical text of 16-byte UUIDs, formatted with a numpy table look-up."""
     rows = values.offset + len(values)
     raw = np.frombuffer(values.buffers()[1], np.uint16, count=rows * 8).reshape(rows, 8)
@@ -234,7 +234,7 @@ def _fragments(values: pa.Array, kind: Kind) -> tuple[pa.Array, pa.Array | None]
     elif kind is Kind.STRING:
         out = json_string(values)
     elif kind is Kind.UUID:
-        out = _quote(_uuid_text(values) if pa.types.is_fixed_size_binary(values.type) else values)
+        out = _quote(uuid_text(values) if pa.types.is_fixed_size_binary(values.type) else values)
     elif kind is Kind.JSON:
         # json (unlike jsonb) keeps the document's own whitespace; raw line breaks would split our line.
         clean = pc.all(pc.ascii_is_printable(values)).as_py()

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from source_rest_api import sandbox
 
 from source_core.testing import free_port
+from source_rest_api import sandbox
 
 RECORDS = 1000
 CLI = [sys.executable, "-c", "from source_rest_api.run import run; run()"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from source_rest_api import sandbox
-from source_rest_api.spec import MANIFEST_KEY
 
 from source_core.testing import free_port
+from source_rest_api import sandbox
+from source_rest_api.spec import MANIFEST_KEY
 from tests.conftest import ALL_IDS, INCREMENTAL, SECRETS, Connector, Sandbox, catalog, config, stream
 
 MANIFEST = yaml.safe_load((Path(__file__).parents[1] / "integration_tests" / "manifest.yaml").read_text())

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from source_rest_api import sandbox
 
+from source_rest_api import sandbox
 from tests.conftest import ALL_IDS, SECRETS, Connector, Sandbox, catalog, config, state_list, stream
 
 AUTHS: dict[str, dict[str, Any]] = {
