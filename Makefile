@@ -36,19 +36,23 @@ lint:
 
 # Each package's tests run in a pytest of their own (every tests/ folder is a package named "tests").
 TEST_DIRS := $(wildcard sources/*/tests destinations/*/tests sqlflow_bridge/tests)
+UNIT_TARGETS := $(addprefix unit/,$(TEST_DIRS))
 
-# Everything: lint, the images, each package's tests (the bridge's use the images), the acceptance suite on the
-# commands, then on the images. Every step runs; the target fails at the end if any did.
+# Everything: lint, then the images, each package's tests and the acceptance suite on the commands and on the
+# images, two at a time (most of a test's time is a connector process starting; the machines have two cores).
+# Every step runs (-k); each step's output is printed whole when it ends; the target fails if any step did.
 test: lint
-	@status=0; \
-	$(MAKE) --no-print-directory images || status=1; \
-	$(MAKE) --no-print-directory unit-tests || status=1; \
-	$(MAKE) --no-print-directory acceptance || status=1; \
-	$(MAKE) --no-print-directory acceptance-images || status=1; \
-	exit $$status
+	$(MAKE) --no-print-directory -k -j2 --output-sync=target images acceptance $(UNIT_TARGETS) acceptance-images
 
 unit-tests:
-	@status=0; for dir in $(TEST_DIRS); do echo "== $$dir"; $(BIN)/pytest $$dir || status=1; done; exit $$status
+	$(MAKE) --no-print-directory -k -j2 --output-sync=target $(UNIT_TARGETS)
+
+unit/%:
+	$(BIN)/pytest $*
+
+unit/sqlflow_bridge/tests: images  # its image runner runs the connectors' images
+# The suite on the images after the suite on the commands: both use the same fixed ports and schemas.
+acceptance-images: images acceptance
 
 # The protocol-conformance suite on every connector's command (ARGS="--connector-cmd source-postgres" for one).
 acceptance:

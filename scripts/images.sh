@@ -9,6 +9,9 @@ PIP=${PIP:-.venv/bin/pip}
 ENGINE=${ENGINE:-$(command -v podman >/dev/null && echo podman || echo docker)}
 BASE_IMAGE=${BASE_IMAGE:-docker.io/library/python:3.11-slim}
 LOCAL_BASE=localhost/python-base:bookworm
+# Reproducible wheels of our own packages (fixed timestamps): unchanged code gives the same bytes, so the
+# engine's layer cache skips rebuilding an image whose code did not change.
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-315532800}
 
 has_image() { "$ENGINE" image inspect "$1" >/dev/null 2>&1; }
 
