@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
-from source_core.testing import free_port
+from source_core.testing import free_port, served
 from sqlflow_bridge.connector import AirbyteConnector
 from tests.conftest import table_of
 
@@ -24,20 +22,8 @@ def sandbox() -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "source_rest_api.sandbox", "--port", str(port), "--records", str(RECORDS)]
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/_stats", timeout=2).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"the API sandbox did not start at {url}", pytrace=False)
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    with served(argv, f"{url}/_stats", "the API sandbox"):
+        yield url
 
 
 def _server_requests(url: str) -> int:

@@ -1,7 +1,7 @@
-"""Test support shared by the connectors' test suites: a real S3 API server (moto_server) on loopback.
+"""Test support shared by the connectors' test suites: local servers (the S3 API's moto_server, the API
+sandboxes) started as real processes on loopback and waited for.
 
-The server is a separate process speaking S3 over HTTP; tests and connectors reach it with `endpoint_url`. If it
-cannot start, the test fails (it never skips).
+If a server cannot start, the test fails (it never skips).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,47 +28,60 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_moto(env: dict[str, str] | None = None, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """Start `moto_server` (on `port`, or a free one) and wait until it answers; fail the test if it does not.
+def start_server(
+    argv: list[str], probe_url: str, name: str, env: Mapping[str, str] | None = None, timeout: float = 30
+) -> subprocess.Popen:
+    """Start `argv` and wait until `probe_url` answers a GET with 200; fail the test if it exits or never does.
 
-    Its log goes to a file: moto logs every request, and a pipe nobody reads would fill up and stall the server.
+    Its output goes to a file: a server that logs every request would stall on a pipe nobody reads.
     """
-    if not MOTO_SERVER.exists():
-        pytest.fail(
-            f"moto_server is not installed next to {sys.executable} (pip install 'moto[server]')", pytrace=False
-        )
-    port = port or free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    log = Path(tempfile.mkstemp(prefix="moto_server-", suffix=".log")[1])
+    log = Path(tempfile.mkstemp(prefix=f"{name.replace(' ', '-')}-", suffix=".log")[1])
     with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
-        )
-    deadline = time.monotonic() + 30
+        process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
-            pytest.fail(f"moto_server exited with {process.returncode}: {log.read_text()[-2000:]}", pytrace=False)
+            pytest.fail(f"{name} exited with {process.returncode}: {log.read_text()[-2000:]}", pytrace=False)
         try:
-            with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2) as response:
+            with urllib.request.urlopen(probe_url, timeout=2) as response:
                 if response.status == 200:
-                    return process, endpoint
+                    return process
         except OSError:
             pass
         if time.monotonic() > deadline:
-            stop_moto(process)
+            stop_server(process)
             pytest.fail(
-                f"moto_server did not answer at {endpoint} within 30 s: {log.read_text()[-2000:]}", pytrace=False
+                f"{name} did not answer at {probe_url} within {timeout:.0f} s: {log.read_text()[-2000:]}", pytrace=False
             )
         time.sleep(0.1)
 
 
-def stop_moto(process: subprocess.Popen) -> None:
+def stop_server(process: subprocess.Popen) -> None:
     process.terminate()
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+@contextmanager
+def served(argv: list[str], probe_url: str, name: str) -> Iterator[subprocess.Popen]:
+    """A server process for the length of a `with` block (see `start_server`)."""
+    process = start_server(argv, probe_url, name)
+    try:
+        yield process
+    finally:
+        stop_server(process)
+
+
+def start_moto(env: dict[str, str] | None = None, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """Start `moto_server` (on `port`, or a free one) and wait until it answers; fail the test if it does not."""
+    if not MOTO_SERVER.exists():
+        pytest.fail(
+            f"moto_server is not installed next to {sys.executable} (pip install 'moto[server]')", pytrace=False
+        )
+    port = port or free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    argv = [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)]
+    return start_server(argv, f"{endpoint}/moto-api/", "moto_server", env={**os.environ, **(env or {})}), endpoint

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import boto3
 
-from source_core.testing import start_moto, stop_moto
+from source_core.testing import start_moto, stop_server
 
 HERE = Path(__file__).parent
 DATA = HERE.parents[2] / "demo" / "data"
@@ -37,4 +37,4 @@ def environment() -> Iterator[None]:
                 s3.upload_file(str(file), BUCKET, file.relative_to(DATA).as_posix())
         yield
     finally:
-        stop_moto(process)
+        stop_server(process)

@@ -23,7 +23,7 @@ import boto3
 import pyarrow as pa
 import pytest
 
-from source_core.testing import start_moto, stop_moto
+from source_core.testing import start_moto, stop_server
 
 CLI = [sys.executable, "-c", "from source_file.run import run; run()"]
 KEY_ID, SECRET = "testing", "testing"
@@ -236,7 +236,7 @@ def iso_of_ns(ns: int) -> str:
 def s3_endpoint() -> Iterator[str]:
     process, endpoint = start_moto()
     yield endpoint
-    stop_moto(process)
+    stop_server(process)
 
 
 def s3_client(endpoint: str, key_id: str = KEY_ID, secret: str = SECRET):

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from source_core.testing import free_port, start_moto, stop_moto
+from source_core.testing import free_port, start_moto, stop_server
 
 from .conftest import REGION, config_of, jsonl, s3_client, stream, write
 
@@ -241,7 +241,7 @@ def authenticating_s3() -> Iterator[tuple[str, dict[str, str], str]]:
             ("auth-bucket"),
         )
     finally:
-        stop_moto(process)
+        stop_server(process)
 
 
 def _auth_config(endpoint: str, bucket: str, keys: dict[str, str]) -> dict:

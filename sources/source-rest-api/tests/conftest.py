@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from source_core.testing import free_port
+from source_core.testing import free_port, served
 from source_rest_api import sandbox
 
 RECORDS = 1000
@@ -59,27 +58,10 @@ class Sandbox:
 @pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[Sandbox]:
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "source_rest_api.sandbox", "--port", str(port), "--records", str(RECORDS)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
     server = Sandbox(f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"the API sandbox exited with {process.returncode}: {process.stderr.read()!r}", pytrace=False)
-        try:
-            server.stats()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"the API sandbox did not answer at {server.url} within 30 s", pytrace=False)
-            time.sleep(0.1)
-    yield server
-    process.terminate()
-    process.wait(timeout=10)
+    argv = [sys.executable, "-m", "source_rest_api.sandbox", "--port", str(port), "--records", str(RECORDS)]
+    with served(argv, f"{server.url}/_stats", "the API sandbox"):
+        yield server
 
 
 @pytest.fixture
