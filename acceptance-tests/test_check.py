@@ -3,17 +3,13 @@ why; no secret value of the config appears anywhere in the output."""
 
 from __future__ import annotations
 
-import pytest
-
 from acceptance.checks import secret_values, spec_properties
 from acceptance.protocol import spec_of
 from acceptance.runner import invoke
 
 
 def test_check_outcomes_and_no_secret_in_output(target, tmp_path) -> None:
-    entries = target.connector.tests("connection")
-    if not entries:
-        pytest.fail(f"{target.connector.name}: acceptance-test-config.yml declares no connection tests")
+    entries = target.connector.required_tests("connection")
     schema = spec_of(target)["connectionSpecification"]
     for entry in entries:
         config = target.connector.json_file(entry["config_path"], tmp_path)

@@ -16,7 +16,8 @@ from acceptance.runner import Output
 MAX_RESUMES = {"command": 8, "image": 3}
 
 
-def _entries(source) -> list[dict]:
+def _incremental_entries(source) -> list[dict]:
+    """Incremental is optional: a source without it declares no such tests."""
     entries = source.connector.tests("incremental")
     if not entries:
         pytest.skip(f"{source.connector.name} declares no incremental tests")
@@ -54,7 +55,7 @@ def _records_after(out: Output, position: int) -> list[dict[str, Any]]:
 
 
 def test_read_from_final_state_returns_nothing_already_read(source, tmp_path) -> None:
-    for entry in _entries(source):
+    for entry in _incremental_entries(source):
         config, catalog = _prepare(source, entry, tmp_path)
         first = read(source, tmp_path, config, catalog)
         assert first.records and first.states, "the first incremental read gave no records or no state"
@@ -65,7 +66,7 @@ def test_read_from_final_state_returns_nothing_already_read(source, tmp_path) ->
 
 
 def test_read_from_each_intermediate_state_returns_exactly_the_rest(source, tmp_path) -> None:
-    for entry in _entries(source):
+    for entry in _incremental_entries(source):
         config, catalog = _prepare(source, entry, tmp_path)
         first = read(source, tmp_path, config, catalog)
         positions = [i for i, m in enumerate(first.messages) if m["type"] == "STATE"][:-1]
@@ -81,7 +82,7 @@ def test_read_from_each_intermediate_state_returns_exactly_the_rest(source, tmp_
 
 
 def test_read_from_future_state_returns_nothing(source, tmp_path) -> None:
-    for entry in _entries(source):
+    for entry in _incremental_entries(source):
         future = entry.get("future_state") or {}
         if "future_state_path" not in future:
             pytest.fail(f"{source.connector.name}: incremental test without future_state.future_state_path")

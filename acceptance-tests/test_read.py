@@ -7,18 +7,10 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 import jsonschema
-import pytest
 
 from acceptance.checks import multiset, state_key, stream_key
 from acceptance.protocol import configured_catalog, read
 from acceptance.runner import Output, invoke
-
-
-def _entries(source, section: str) -> list[dict]:
-    entries = source.connector.tests(section)
-    if not entries:
-        pytest.fail(f"{source.connector.name}: acceptance-test-config.yml declares no {section} tests")
-    return entries
 
 
 def assert_protocol_order(out: Output) -> None:
@@ -47,7 +39,7 @@ def assert_protocol_order(out: Output) -> None:
 
 
 def test_basic_read(source, tmp_path) -> None:
-    for entry in _entries(source, "basic_read"):
+    for entry in source.connector.required_tests("basic_read"):
         config = source.connector.json_file(entry["config_path"], tmp_path)
         catalog = configured_catalog(source, entry, config, tmp_path)
         out = read(source, tmp_path, config, catalog)
@@ -66,7 +58,7 @@ def test_basic_read(source, tmp_path) -> None:
 
 
 def test_read_with_invalid_catalog_fails_with_trace_error(source, tmp_path) -> None:
-    entry = _entries(source, "basic_read")[0]
+    entry = source.connector.required_tests("basic_read")[0]
     config = source.connector.json_file(entry["config_path"], tmp_path)
     stream = {"name": "__no_such_stream__", "json_schema": {"type": "object"}, "supported_sync_modes": ["full_refresh"]}
     catalog = {"streams": [{"stream": stream, "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}]}
@@ -76,7 +68,7 @@ def test_read_with_invalid_catalog_fails_with_trace_error(source, tmp_path) -> N
 
 
 def test_full_refresh_is_idempotent(source, tmp_path) -> None:
-    for entry in _entries(source, "full_refresh"):
+    for entry in source.connector.required_tests("full_refresh"):
         config = source.connector.json_file(entry["config_path"], tmp_path)
         catalog = configured_catalog(source, entry, config, tmp_path, sync_mode="full_refresh")
         first = read(source, tmp_path, config, catalog)

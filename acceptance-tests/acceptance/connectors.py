@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pytest
 import yaml
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -43,6 +44,13 @@ class Connector:
     def tests(self, section: str) -> list[dict[str, Any]]:
         """The entries of one `acceptance_tests` section (`connection`, `basic_read`, `incremental`, ...)."""
         return (self.test_config["acceptance_tests"].get(section) or {}).get("tests") or []
+
+    def required_tests(self, section: str) -> list[dict[str, Any]]:
+        """`tests(section)`; the test fails if acceptance-test-config.yml declares none."""
+        entries = self.tests(section)
+        if not entries:
+            pytest.fail(f"{self.name}: acceptance-test-config.yml declares no {section} tests", pytrace=False)
+        return entries
 
     def json_file(self, relative: str, workdir: Path | None = None) -> Any:
         """A JSON file of the connector; `{workdir}` in it becomes the test's working folder."""
