@@ -12,9 +12,7 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,95 +21,14 @@ import psycopg
 import pytest
 from psycopg import sql
 
-DSN = os.environ.get("DESTINATION_POSTGRES_TEST_DSN", "host=127.0.0.1 port=5432 dbname=test user=postgres")
+from source_core.testing import Run, lines, parse_output
+from source_core.testing.postgres import DEFAULT_DSN, connection_config, fresh_schema, postgres_dsn
+
+DSN = os.environ.get("DESTINATION_POSTGRES_TEST_DSN", DEFAULT_DSN)
 CLI = {
     "postgres": [sys.executable, "-c", "from destination_postgres.run import run; run()"],
     "duckdb": [sys.executable, "-c", "from destination_duckdb.run import run; run()"],
 }
-
-
-@dataclass
-class Run:
-    exit_code: int
-    messages: list[dict[str, Any]]
-    stderr: str
-    non_json: list[str] = field(default_factory=list)
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return [m for m in self.messages if m["type"] == kind]
-
-    @property
-    def states(self) -> list[dict[str, Any]]:
-        return [m["state"] for m in self.of("STATE")]
-
-    @property
-    def errors(self) -> list[dict[str, Any]]:
-        return [m["trace"]["error"] for m in self.of("TRACE") if m["trace"]["type"] == "ERROR"]
-
-    @property
-    def logs(self) -> list[str]:
-        return [m["log"]["message"] for m in self.of("LOG")]
-
-
-def parse_output(stdout: str, stderr: str, exit_code: int) -> Run:
-    messages, non_json = [], []
-    for line in stdout.splitlines():
-        try:
-            messages.append(json.loads(line))
-        except json.JSONDecodeError:
-            non_json.append(line)
-    return Run(exit_code, messages, stderr, non_json)
-
-
-def record(stream: str, data: dict[str, Any], emitted_at: int = 1_700_000_000_000, **extra: Any) -> dict[str, Any]:
-    return {"type": "RECORD", "record": {"stream": stream, "data": data, "emitted_at": emitted_at, **extra}}
-
-
-def state(stream: str, value: Any) -> dict[str, Any]:
-    return {
-        "type": "STATE",
-        "state": {"type": "STREAM", "stream": {"stream_descriptor": {"name": stream}, "stream_state": value}},
-    }
-
-
-def status(stream: str, value: str) -> dict[str, Any]:
-    descriptor = {"name": stream}
-    trace = {
-        "type": "STREAM_STATUS",
-        "emitted_at": 1.0,
-        "stream_status": {"stream_descriptor": descriptor, "status": value},
-    }
-    return {"type": "TRACE", "trace": trace}
-
-
-def stream_entry(
-    name: str, properties: dict[str, Any], mode: str = "append", primary_key: list[str] | None = None,
-    cursor: str | None = None, generation_id: int | None = None, minimum_generation_id: int | None = None,
-) -> dict[str, Any]:  # fmt: skip
-    entry: dict[str, Any] = {
-        "stream": {
-            "name": name,
-            "json_schema": {"type": "object", "properties": properties},
-            "supported_sync_modes": ["full_refresh", "incremental"],
-        },
-        "sync_mode": "incremental" if cursor else "full_refresh",
-        "destination_sync_mode": mode,
-        "primary_key": [[k] for k in primary_key or []],
-        "cursor_field": [cursor] if cursor else [],
-    }
-    if generation_id is not None:
-        entry["generation_id"] = generation_id
-        entry["minimum_generation_id"] = minimum_generation_id or 0
-        entry["sync_id"] = 7
-    return entry
-
-
-def catalog(*entries: dict[str, Any]) -> dict[str, Any]:
-    return {"streams": list(entries)}
-
-
-def lines(messages: list[dict[str, Any] | str]) -> bytes:
-    return "".join((m if isinstance(m, str) else json.dumps(m)) + "\n" for m in messages).encode()
 
 
 class Destination:
@@ -167,16 +84,7 @@ class PostgresDestination(Destination):
     def __init__(self, folder: Path, conn: psycopg.Connection, schema: str) -> None:
         super().__init__(folder)
         self.conn, self.schema = conn, schema
-        params = psycopg.conninfo.conninfo_to_dict(DSN)
-        self.config = {
-            "host": params.get("host", "127.0.0.1"),
-            "port": int(params.get("port", 5432)),
-            "database": params["dbname"],
-            "username": params["user"],
-            **({"password": params["password"]} if "password" in params else {}),
-            "schema": schema,
-            "ssl_mode": "disable",
-        }
+        self.config = connection_config(DSN, schema=schema)
 
     def query(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return self.conn.execute(statement, params).fetchall()
@@ -241,14 +149,7 @@ class DuckdbDestination(Destination):
 
 @pytest.fixture(scope="session")
 def admin_dsn() -> str:
-    try:
-        with psycopg.connect(DSN, connect_timeout=5) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.OperationalError as exc:
-        pytest.fail(
-            f"destination tests need PostgreSQL at {DSN!r} (DESTINATION_POSTGRES_TEST_DSN): {exc}", pytrace=False
-        )
-    return DSN
+    return postgres_dsn("DESTINATION_POSTGRES_TEST_DSN")
 
 
 @pytest.fixture
@@ -259,9 +160,9 @@ def pg(admin_dsn: str) -> Iterator[psycopg.Connection]:
 
 @pytest.fixture
 def pg_schema(pg: psycopg.Connection) -> Iterator[str]:
-    name = f"d_{uuid.uuid4().hex[:10]}"
-    yield name
-    pg.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+    """A schema name of its own for one test (the connector creates it), dropped afterwards."""
+    with fresh_schema(pg, "d", create=False) as name:
+        yield name
 
 
 @pytest.fixture(params=["postgres", "duckdb"])

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import Destination, catalog, lines, record, state, status, stream_entry
+from source_core.testing import catalog, lines, record, state, status, stream_entry
+
+from .conftest import Destination
 
 ROWS = 120_000
 STATE_EVERY = 2_000

@@ -28,7 +28,9 @@ import psycopg.types.json
 import pytest
 from psycopg import sql
 
-from .conftest import DSN, Destination, Run, parse_output
+from source_core.testing import Run, parse_output
+
+from .conftest import DSN, Destination
 
 TABLE = "all_types"
 Lit = sql.Literal  # a Python value, quoted by psycopg (text with quotes, backslashes, line breaks)

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import Destination, catalog, record, state, status, stream_entry
+from source_core.testing import EMITTED_AT, catalog, record, state, status, stream_entry
+
+from .conftest import Destination
 
 PROPS = {"id": {"type": "integer"}, "name": {"type": "string"}, "updated": {"type": "integer"}}
 
@@ -87,7 +89,7 @@ def test_typed_columns_and_values(dest: Destination) -> None:
     for key in ("o", "a", "u"):
         assert from_json(dest, full[key]) == data[key]
     assert all(empty[k] is None for k in props)
-    assert full["_airbyte_extracted_at"] == dt.datetime.fromtimestamp(1_700_000_000, dt.UTC)
+    assert full["_airbyte_extracted_at"] == dt.datetime.fromtimestamp(EMITTED_AT / 1000, dt.UTC)
     assert meta(full)["changes"] == [] and meta(empty)["changes"] == []
     assert str(full["_airbyte_raw_id"]) != str(empty["_airbyte_raw_id"])
 

@@ -16,22 +16,24 @@ import duckdb
 import jsonschema
 import pytest
 
-from .conftest import Cli, Holder, Run, catalog, columns, record, rows, state, stream_entry, tables
+from source_core.testing import Cli, Run, catalog, record, state, stream_entry
+
+from .conftest import Holder, columns, rows, tables
 
 METADATA = ["_airbyte_raw_id", "_airbyte_extracted_at", "_airbyte_generation_id", "_airbyte_meta"]
 NOT_A_FOLDER = ("not a directory", "not a folder", "is a file", "regular file")
 
 
 def succeeded(run: Run) -> None:
-    assert run.exit_code == 0, run.tail()
-    assert run.connection_status == {"status": "SUCCEEDED"}, run.tail()
+    assert run.exit_code == 0, run.describe()
+    assert run.connection_status == {"status": "SUCCEEDED"}, run.describe()
 
 
 def failed(run: Run, *words: str) -> str:
     """A FAILED status (exit code 0) whose message holds every word (case-insensitive); returns the message."""
-    assert run.exit_code == 0, run.tail()
+    assert run.exit_code == 0, run.describe()
     result = run.connection_status
-    assert result["status"] == "FAILED", run.tail()
+    assert result["status"] == "FAILED", run.describe()
     message = result.get("message") or ""
     for word in words:
         assert word.lower() in message.lower(), message
@@ -40,20 +42,20 @@ def failed(run: Run, *words: str) -> str:
 
 def refused(run: Run, *words: str, failure_type: str | None = None) -> str:
     """A TRACE ERROR naming every word (case-insensitive) and a non-zero exit; returns the message."""
-    assert run.exit_code != 0, run.tail()
-    assert run.errors, run.tail()
+    assert run.exit_code != 0, run.describe()
+    assert run.errors, run.describe()
     error = run.errors[0]
     for word in words:
         assert word.lower() in error["message"].lower(), error["message"]
     if failure_type is not None:
-        assert error["failure_type"] == failure_type, run.tail()
-    assert not run.states, run.tail()
+        assert error["failure_type"] == failure_type, run.describe()
+    assert not run.states, run.describe()
     return error["message"]
 
 
 def assert_ok(run: Run) -> None:
-    assert run.exit_code == 0, run.tail()
-    assert not run.errors, run.tail()
+    assert run.exit_code == 0, run.describe()
+    assert not run.errors, run.describe()
 
 
 # -- spec ----------------------------------------------------------------------------------------------------
@@ -61,7 +63,7 @@ def assert_ok(run: Run) -> None:
 
 def test_spec_is_one_valid_message(cli: Cli) -> None:
     run = cli.spec()
-    assert run.exit_code == 0, run.tail()
+    assert run.exit_code == 0, run.describe()
     assert not run.non_json, run.non_json
     (spec,) = [m["spec"] for m in run.of("SPEC")]
     schema = spec["connectionSpecification"]

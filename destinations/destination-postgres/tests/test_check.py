@@ -18,7 +18,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from .conftest import Cli, Run, relations, schema_exists
+from source_core.testing import Cli, Run
+
+from .conftest import relations, schema_exists
 
 PWUSER = "pwuser"
 PWUSER_PASSWORD = os.environ.get("PWUSER_PASSWORD", "pwuser-secret-9")
@@ -32,16 +34,16 @@ def secret() -> str:
 
 
 def succeeded(run: Run, *secrets: str) -> None:
-    assert run.exit_code == 0, run.tail()
-    assert run.connection_status == {"status": "SUCCEEDED"}, run.tail()
+    assert run.exit_code == 0, run.describe()
+    assert run.connection_status == {"status": "SUCCEEDED"}, run.describe()
     never_printed(run, *secrets)
 
 
 def failed(run: Run, *words: str, secrets: tuple[str, ...] = ()) -> str:
     """Assert a FAILED status (exit 0) whose message holds every word (case-insensitive); return the message."""
-    assert run.exit_code == 0, run.tail()
+    assert run.exit_code == 0, run.describe()
     result = run.connection_status
-    assert result["status"] == "FAILED", run.tail()
+    assert result["status"] == "FAILED", run.describe()
     message = result.get("message") or ""
     for word in words:
         assert word.lower() in message.lower(), message
@@ -51,7 +53,7 @@ def failed(run: Run, *words: str, secrets: tuple[str, ...] = ()) -> str:
 
 def never_printed(run: Run, *secrets: str) -> None:
     for value in secrets:
-        assert value not in run.output, f"a secret was printed: {run.tail()}"
+        assert value not in run.output, f"a secret was printed: {run.describe()}"
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +101,7 @@ def grant(pg: psycopg.Connection, privileges: str, on: str, target: str, role: s
 
 def test_spec_is_one_valid_message(cli: Cli) -> None:
     run = cli.spec()
-    assert run.exit_code == 0, run.tail()
+    assert run.exit_code == 0, run.describe()
     assert not run.non_json, run.non_json
     (spec,) = [m["spec"] for m in run.of("SPEC")]
     schema = spec["connectionSpecification"]

@@ -15,7 +15,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from .conftest import Cli, Run, catalog, record, relations, rows, schema_exists, state, stream_entry
+from source_core.testing import Cli, Run, catalog, record, state, stream_entry
+
+from .conftest import relations, rows, schema_exists
 
 METADATA = ["_airbyte_raw_id", "_airbyte_extracted_at", "_airbyte_generation_id", "_airbyte_meta"]
 HOSTILE_STREAM = 'Orders "Q1". 50% off; DROP TABLE x; ünïcødé 名前'
@@ -75,19 +77,19 @@ def attribute_names(pg: psycopg.Connection, schema: str, table: str) -> list[str
 
 
 def assert_ok(run: Run) -> None:
-    assert run.exit_code == 0, run.tail()
-    assert not run.errors, run.tail()
+    assert run.exit_code == 0, run.describe()
+    assert not run.errors, run.describe()
 
 
 def assert_refused(run: Run, *words: str) -> str:
     """A TRACE ERROR of type config_error naming every word, and a non-zero exit; returns the message."""
-    assert run.exit_code != 0, run.tail()
-    assert run.errors, run.tail()
+    assert run.exit_code != 0, run.describe()
+    assert run.errors, run.describe()
     error = run.errors[0]
-    assert error["failure_type"] == "config_error", run.tail()
+    assert error["failure_type"] == "config_error", run.describe()
     for word in words:
         assert word in error["message"], error["message"]
-    assert not run.states, run.tail()
+    assert not run.states, run.describe()
     return error["message"]
 
 

@@ -20,7 +20,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +29,13 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from source_core.testing import start_moto, stop_moto
+from source_core import testing
+from source_core.testing import Run, lines, parse_output, start_moto, stop_server
 
 CLI = [sys.executable, "-c", "from destination_s3.run import run; run()"]
 # Secrets are masked in everything the connector prints: values that occur in no message keep the output readable.
 KEY_ID, SECRET = "AKIAS3DESTTESTKEY", "moto-secret-for-destination-s3-tests"
 REGION = "us-east-1"
-EMITTED_AT = 1_700_000_000_123  # 2023-11-14T22:13:20.123Z
 METADATA = ("_airbyte_raw_id", "_airbyte_extracted_at", "_airbyte_generation_id", "_airbyte_meta")
 EXTENSION = {"parquet": ".parquet", "csv": ".csv", "jsonl": ".jsonl"}
 COMPRESSED = {"gzip": ".gz", "zstd": ".zst"}
@@ -45,104 +44,16 @@ COMPRESSED = {"gzip": ".gz", "zstd": ".zst"}
 # ---------------------------------------------------------------- running the CLI
 
 
-@dataclass
-class Run:
-    """What one CLI invocation printed: every stdout line parsed as a message, plus exit code and stderr."""
-
-    exit_code: int
-    messages: list[dict[str, Any]]
-    stdout: str
-    stderr: str
-    non_json: list[str] = field(default_factory=list)
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return [m for m in self.messages if m.get("type") == kind]
-
-    @property
-    def states(self) -> list[dict[str, Any]]:
-        return [m["state"] for m in self.of("STATE")]
-
-    @property
-    def stream_states(self) -> list[Any]:
-        return [s["stream"]["stream_state"] for s in self.states]
-
-    @property
-    def errors(self) -> list[dict[str, Any]]:
-        return [m["trace"]["error"] for m in self.of("TRACE") if m["trace"]["type"] == "ERROR"]
-
-    @property
-    def connection_status(self) -> dict[str, Any]:
-        (only,) = [m["connectionStatus"] for m in self.of("CONNECTION_STATUS")]
-        return only
-
-    def tail(self) -> str:
-        """A short account of the run for assertion messages: the errors if any, else the end of the output."""
-        if self.errors:
-            return "\n".join(
-                f"{e.get('failure_type')}: {e.get('message')} | {e.get('internal_message')}" for e in self.errors
-            )
-        return (self.stdout[-3000:] + "\n--- stderr ---\n" + self.stderr[-3000:]).strip()
-
-
-def parse(stdout: str, stderr: str, exit_code: int) -> Run:
-    messages, non_json = [], []
-    for line in stdout.splitlines():
-        try:
-            messages.append(json.loads(line))
-        except json.JSONDecodeError:
-            non_json.append(line)
-    return Run(exit_code, messages, stdout, stderr, non_json)
-
-
-def lines(messages: list[dict[str, Any]]) -> bytes:
-    return "".join(json.dumps(m) + "\n" for m in messages).encode()
-
-
-class Cli:
-    """Runs `destination-s3` commands as a separate process; its config and catalog files go to `folder`."""
+class Cli(testing.Cli):
+    """destination-s3's CLI with its own TMPDIR (where a write keeps its open part files), and live writes."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.tmp = folder / "tmp"  # the processes' TMPDIR: where an S3 write keeps its open part files
-        self.tmp.mkdir(exist_ok=True)
-        self.env = {**os.environ, "TMPDIR": str(self.tmp)}
-        self.count = 0
-
-    def _file(self, name: str, content: Any) -> str:
-        self.count += 1
-        path = self.folder / f"{self.count}-{name}.json"
-        path.write_text(json.dumps(content))
-        return str(path)
-
-    def command(self, command: str, config: dict | None = None, catalog: dict | None = None) -> list[str]:
-        args = [command]
-        if config is not None:
-            args += ["--config", self._file("config", config)]
-        if catalog is not None:
-            args += ["--catalog", self._file("catalog", catalog)]
-        return CLI + args
-
-    def run(
-        self, command: str, config: dict | None = None, catalog: dict | None = None, messages: list | bytes = b""
-    ) -> Run:
-        data = messages if isinstance(messages, bytes) else lines(messages)
-        done = subprocess.run(
-            self.command(command, config, catalog), input=data, capture_output=True, timeout=300, env=self.env
-        )
-        return parse(done.stdout.decode(), done.stderr.decode(), done.returncode)
-
-    def spec(self) -> Run:
-        return self.run("spec")
-
-    def check(self, config: dict[str, Any]) -> Run:
-        return self.run("check", config)
-
-    def write(self, config: dict[str, Any], catalog: dict[str, Any], messages: list[dict[str, Any]] | bytes) -> Run:
-        return self.run("write", config, catalog, messages)
+        self.tmp = folder / "tmp"
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        super().__init__(CLI, folder, env={**os.environ, "TMPDIR": str(self.tmp)})
 
     def start_write(self, config: dict[str, Any], catalog: dict[str, Any]) -> LiveWrite:
-        return LiveWrite(self.command("write", config, catalog), self.env)
+        return LiveWrite(self.command("write", config, catalog), self.env or {})
 
 
 class LiveWrite:
@@ -203,7 +114,7 @@ class LiveWrite:
         self.process.wait(timeout=timeout)
         self.reader.join(timeout=timeout)
         self.err_reader.join(timeout=timeout)
-        return parse("".join(self.raw), self.stderr.decode(errors="replace"), self.process.returncode)
+        return parse_output("".join(self.raw), self.stderr.decode(errors="replace"), self.process.returncode)
 
     def kill(self) -> None:
         if self.process.poll() is None:
@@ -216,64 +127,6 @@ def cli(tmp_path: Path) -> Cli:
     return Cli(tmp_path / "_cli")
 
 
-# ---------------------------------------------------------------- messages and catalogs
-
-
-def record(
-    stream: str, data: dict[str, Any], namespace: str | None = None, emitted_at: int = EMITTED_AT
-) -> dict[str, Any]:
-    body: dict[str, Any] = {"stream": stream, "data": data, "emitted_at": emitted_at}
-    if namespace is not None:
-        body["namespace"] = namespace
-    return {"type": "RECORD", "record": body}
-
-
-def descriptor(stream: str, namespace: str | None = None) -> dict[str, Any]:
-    return {"name": stream} | ({"namespace": namespace} if namespace is not None else {})
-
-
-def state(stream: str, value: Any, namespace: str | None = None) -> dict[str, Any]:
-    return {
-        "type": "STATE",
-        "state": {
-            "type": "STREAM",
-            "stream": {"stream_descriptor": descriptor(stream, namespace), "stream_state": value},
-        },
-    }
-
-
-def status(stream: str, value: str, namespace: str | None = None) -> dict[str, Any]:
-    trace = {
-        "type": "STREAM_STATUS",
-        "emitted_at": 1.0,
-        "stream_status": {"stream_descriptor": descriptor(stream, namespace), "status": value},
-    }
-    return {"type": "TRACE", "trace": trace}
-
-
-def stream_entry(
-    name: str, properties: dict[str, Any], mode: str = "append", namespace: str | None = None,
-    generation_id: int | None = None, minimum_generation_id: int | None = None, sync_id: int | None = None,
-) -> dict[str, Any]:  # fmt: skip
-    stream: dict[str, Any] = {
-        "name": name,
-        "json_schema": {"type": "object", "properties": properties},
-        "supported_sync_modes": ["full_refresh", "incremental"],
-    }
-    if namespace is not None:
-        stream["namespace"] = namespace
-    entry: dict[str, Any] = {"stream": stream, "sync_mode": "full_refresh", "destination_sync_mode": mode}
-    if generation_id is not None:
-        entry["generation_id"] = generation_id
-        entry["minimum_generation_id"] = minimum_generation_id or 0
-        entry["sync_id"] = sync_id if sync_id is not None else 1
-    return entry
-
-
-def catalog(*entries: dict[str, Any]) -> dict[str, Any]:
-    return {"streams": list(entries)}
-
-
 # ---------------------------------------------------------------- a real S3 API server
 
 
@@ -281,7 +134,7 @@ def catalog(*entries: dict[str, Any]) -> dict[str, Any]:
 def s3_endpoint() -> Iterator[str]:
     process, endpoint = start_moto()
     yield endpoint
-    stop_moto(process)
+    stop_server(process)
 
 
 @pytest.fixture(scope="session")

@@ -13,21 +13,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import (
-    Cli,
-    LiveWrite,
-    LocalStore,
-    Store,
-    catalog,
-    open_parts,
-    read_file,
-    record,
-    state,
-    status,
-    stream_entry,
-    template_pattern,
-    wait_for,
-)
+from source_core.testing import catalog, record, state, status, stream_entry
+
+from .conftest import Cli, LiveWrite, LocalStore, Store, open_parts, read_file, template_pattern, wait_for
 
 PROPS = {"id": {"type": "integer"}, "v": {"type": "string"}}
 HEAD = "default/events/"
@@ -124,7 +112,7 @@ def test_files_appear_whole_and_only_with_their_state(
     finally:
         live.kill()
         watcher.stop()
-    assert run.exit_code == 0, run.tail()
+    assert run.exit_code == 0, run.describe()
     assert run.stream_states == [{"batch": b} for b in range(batches)]
     assert [s["destinationStats"]["recordCount"] for s in run.states] == [per_batch] * batches
     assert watcher.problems == [], watcher.problems
@@ -196,7 +184,7 @@ def rows_in(store: Store, head: str, fmt: str) -> Counter[int]:
 
 def feed_all(cli: Cli, config: dict[str, Any], cat: dict[str, Any], pieces: list[list[dict[str, Any]]]) -> None:
     run = cli.write(config, cat, [m for piece in pieces for m in piece])
-    assert run.exit_code == 0, run.tail()
+    assert run.exit_code == 0, run.describe()
     assert run.stream_states[-1] == {"after": ROWS}
 
 
@@ -234,7 +222,7 @@ def test_sigkill_mid_overwrite_keeps_old_files_and_rerun_of_same_generation_comp
     config = local_store.config(format="parquet", **CRASH_SETTINGS)
     old_rows = [*(record("events", {"id": -n, "v": "old"}) for n in range(1, 4)), state("events", {"old": True})]
     first = cli.write(config, catalog(stream_entry("events", PROPS, mode="overwrite", generation_id=1)), old_rows)
-    assert first.exit_code == 0, first.tail()
+    assert first.exit_code == 0, first.describe()
     old_files = local_store.files(HEAD)
     assert len(old_files) == 1
 
@@ -260,8 +248,8 @@ def test_state_in_same_chunk_as_records_commits_them(cli: Cli, local_store: Loca
     config = local_store.config(format="parquet", commit_interval_rows=1)
     messages = [record("events", {"id": n, "v": "x"}) for n in range(10)] + [state("events", 1)]
     messages += [record("events", {"id": n, "v": "y"}) for n in range(10, 15)]
-    run = cli.run("write", config, catalog(stream_entry("events", PROPS)), messages)
-    assert run.exit_code == 0, run.tail()
+    run = cli.run("write", config, catalog(stream_entry("events", PROPS)), messages=messages)
+    assert run.exit_code == 0, run.describe()
     files = local_store.files(HEAD)
     assert [sorted(readable_ids(local_store, f, "parquet", "none")) for f in files] == [
         list(range(10)),

@@ -6,19 +6,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import (
-    Cli,
-    LocalStore,
-    Store,
-    catalog,
-    open_parts,
-    read_file,
-    record,
-    state,
-    status,
-    stream_entry,
-    wait_for,
-)
+from source_core.testing import catalog, record, state, status, stream_entry
+
+from .conftest import Cli, LocalStore, Store, open_parts, read_file, wait_for
 
 PROPS = {"id": {"type": "integer"}}
 HEAD = "default/events/"
@@ -33,7 +23,7 @@ def test_record_of_unknown_stream_fails_and_publishes_nothing_after_last_state(c
     cat = catalog(stream_entry("events", PROPS, mode="overwrite"))
     config = store.config(commit_interval_rows=1)
     old = cli.write(config, cat, [record("events", {"id": -1}), state("events", {"n": 0})])
-    assert old.exit_code == 0, old.tail()
+    assert old.exit_code == 0, old.describe()
     old_files = store.files(HEAD)
 
     live = cli.start_write(config, cat)
@@ -82,7 +72,7 @@ def test_bad_message_in_the_only_chunk_publishes_nothing(cli: Cli, local_store: 
 def test_line_that_is_not_json_is_skipped_with_a_warning(cli: Cli, local_store: LocalStore) -> None:
     data = b'{"type":"RECORD","record":{"stream":"events","data":{"id":1},"emitted_at":1}}\nnot json at all\n'
     run = cli.write(local_store.config(), catalog(stream_entry("events", PROPS)), data)
-    assert run.exit_code == 0, run.tail()
+    assert run.exit_code == 0, run.describe()
     warnings = [m["log"]["message"] for m in run.of("LOG") if m["log"]["level"] == "WARN"]
     assert any("stdin line 2 is not JSON" in w and "not json at all" in w for w in warnings), warnings
     assert ids_in(local_store) == [1]

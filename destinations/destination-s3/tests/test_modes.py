@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .conftest import Cli, LocalStore, Store, catalog, read_file, record, state, status, stream_entry
+from source_core.testing import catalog, record, state, status, stream_entry
+
+from .conftest import Cli, LocalStore, Store, read_file
 
 PROPS = {"k": {"type": "string"}}
 
@@ -26,7 +28,7 @@ def sync(cli: Cli, store: Store, rows: dict[str, list[str]], user_status: str | 
         messages.append(status("user", user_status))
     messages.append(status("users", "COMPLETE"))
     run = cli.write(store.config(format="jsonl"), cat, messages)
-    assert run.exit_code == 0, run.tail()
+    assert run.exit_code == 0, run.describe()
     assert len(run.states) == len(rows)
 
 
@@ -63,7 +65,7 @@ def test_overwrite_replaces_when_complete_keeps_when_incomplete_and_append_accum
     # COMPLETE with nothing new: the stream is replaced by nothing
     cat = catalog(stream_entry("user", PROPS, mode="overwrite", generation_id=4, minimum_generation_id=4))
     run = cli.write(store.config(format="jsonl"), cat, [status("user", "STARTED"), status("user", "COMPLETE")])
-    assert run.exit_code == 0, run.tail()
+    assert run.exit_code == 0, run.describe()
     assert store.files("default/user/") == []
     assert keys_in(store, "default/users/") == ["x1", "y1", "y2", "z1"]
 
@@ -75,10 +77,10 @@ def test_append_without_timestamp_in_template_keeps_earlier_files(cli: Cli, loca
     cat = catalog(stream_entry("t", PROPS, mode="append"))
     first = cli.write(config, cat, [record("t", {"k": "first"}), state("t", 1)])
     if first.exit_code != 0:  # refusing such a template up front is an answer too
-        assert first.errors[0]["failure_type"] == "config_error", first.tail()
+        assert first.errors[0]["failure_type"] == "config_error", first.describe()
         return
     second = cli.write(config, cat, [record("t", {"k": "second"}), state("t", 2)])
-    assert second.exit_code == 0, second.tail()
+    assert second.exit_code == 0, second.describe()
     assert keys_in(local_store, "default/t/") == ["first", "second"], "the second sync replaced the first's file"
 
 
@@ -89,7 +91,7 @@ def test_streams_of_two_namespaces_in_one_folder_lose_nothing(cli: Cli, local_st
     cat = catalog(stream_entry("t", PROPS, namespace="a"), stream_entry("t", PROPS, namespace="b"))
     run = cli.write(config, cat, [record("t", {"k": "from a"}, "a"), record("t", {"k": "from b"}, "b")])
     if run.exit_code != 0:
-        assert run.errors[0]["failure_type"] == "config_error", run.tail()
+        assert run.errors[0]["failure_type"] == "config_error", run.describe()
         assert local_store.files() == []
         return
     assert keys_in(local_store, "t/") == ["from a", "from b"], "one stream's file replaced the other's"

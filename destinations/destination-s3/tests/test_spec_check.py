@@ -13,7 +13,7 @@ from .conftest import KEY_ID, SECRET, Cli, LocalStore, S3Store
 
 def test_spec_is_valid_and_marks_secrets(cli: Cli) -> None:
     run = cli.spec()
-    assert run.exit_code == 0, run.tail()
+    assert run.exit_code == 0, run.describe()
     (message,) = run.of("SPEC")
     spec = message["spec"]
     assert spec["supported_destination_sync_modes"] == ["overwrite", "append"]
@@ -35,7 +35,7 @@ def test_spec_is_valid_and_marks_secrets(cli: Cli) -> None:
 def test_check_local_folder_is_created_and_left_empty(cli: Cli, tmp_path: Path) -> None:
     folder = tmp_path / "does" / "not" / "exist"
     run = cli.check({"destination_path": str(folder)})
-    assert run.exit_code == 0, run.tail()
+    assert run.exit_code == 0, run.describe()
     assert run.connection_status == {"status": "SUCCEEDED"}
     assert folder.is_dir()
     assert list(folder.iterdir()) == [], "check left its probe behind"
@@ -43,7 +43,7 @@ def test_check_local_folder_is_created_and_left_empty(cli: Cli, tmp_path: Path) 
 
 def test_check_s3_bucket_leaves_nothing_behind(cli: Cli, s3_store: S3Store) -> None:
     run = cli.check(s3_store.config())
-    assert run.exit_code == 0, run.tail()
+    assert run.exit_code == 0, run.describe()
     assert run.connection_status["status"] == "SUCCEEDED", run.connection_status
     # the probe is gone; pyarrow's S3 delete keeps the emptied parent 'folder' as a zero-byte marker key (raw/lake/),
     # which holds no data: only such markers may remain
@@ -100,7 +100,7 @@ def test_check_fails_with_a_clear_message(
 ) -> None:
     config, words = _failing_configs(tmp_path, s3_store)[case]
     run = cli.check(config)
-    assert run.exit_code == 0, run.tail()  # a failed check is an answer, not a crash
+    assert run.exit_code == 0, run.describe()  # a failed check is an answer, not a crash
     connection = run.connection_status
     assert connection["status"] == "FAILED", connection
     for word in words:

@@ -13,22 +13,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from source_core.testing import EMITTED_AT, catalog, record, state, stream_entry
+
 from .conftest import (
-    EMITTED_AT,
     METADATA,
     Cli,
     LocalStore,
     S3Store,
     Store,
     canonical,
-    catalog,
     data_only,
     decompress,
     expected,
     read_file,
-    record,
-    state,
-    stream_entry,
     template_pattern,
 )
 
@@ -144,7 +141,7 @@ def test_write_reads_back(
     started = time.time()
     run = cli.write(store.config(**settings), CATALOG, messages())
     finished = time.time()
-    assert run.exit_code == 0, run.tail()
+    assert run.exit_code == 0, run.describe()
     assert run.errors == []
     codec = compression or ("snappy" if fmt == "parquet" else "none")
 
@@ -214,7 +211,7 @@ def test_values_that_do_not_fit_are_nulled_and_named_in_meta(cli: Cli, local_sto
         record("t", {"k": "c", "id": 3, "d": "2024-01-02"}, emitted_at=1_600_000_000_000),
     ]
     run = cli.write(local_store.config(format="jsonl"), catalog(stream_entry("t", props)), sent)
-    assert run.exit_code == 0, run.tail()
+    assert run.exit_code == 0, run.describe()
     (path,) = local_store.files("default/t/")
     rows = {r["k"]: canonical(r, props, "jsonl") for r in read_file(local_store.read(path), "jsonl")}
     nulled = {"change": "NULLED", "reason": "DESTINATION_SERIALIZATION_ERROR"}
@@ -241,7 +238,7 @@ def test_custom_template_namespace_and_generation(cli: Cli, s3_store: S3Store, i
     run = cli.write(
         config, cat, [record("users", {"k": "u"}), record("orders", {"k": "o"}, namespace="shop"), state("users", 1)]
     )
-    assert run.exit_code == 0, run.tail()
+    assert run.exit_code == 0, run.describe()
     files = s3_store.files()
     stamp = files[0].split("-")[1]  # one sync, one {timestamp} in every name
     orders = f"{'landing' if ignore_namespace else 'shop'}/orders/g3-{stamp}-00001.jsonl.gz"
@@ -255,7 +252,7 @@ def test_s3_write_creates_only_data_objects(cli: Cli, s3_store: S3Store) -> None
     """S3 has no folders: a write leaves the data files and nothing else (no zero-byte 'folder/' marker objects,
     which listings and some readers take for empty files)."""
     run = cli.write(s3_store.config(format="csv", commit_interval_rows=1), CATALOG, messages())
-    assert run.exit_code == 0, run.tail()
+    assert run.exit_code == 0, run.describe()
     keys = s3_store.all_keys()
     assert len([k for k in keys if not k.endswith("/")]) == 3, keys
     assert [k for k in keys if k.endswith("/")] == [], "zero-byte folder marker objects were created"
@@ -268,7 +265,7 @@ def test_many_rows_many_chunks_one_file(cli: Cli, local_store: LocalStore) -> No
     sent: list[dict[str, Any]] = [record("big", {"id": n, "v": f"value {n}" * (n % 5)}) for n in range(count)]
     sent.append(state("big", {"done": True}))
     run = cli.write(local_store.config(), catalog(stream_entry("big", props)), sent)
-    assert run.exit_code == 0, run.tail()
+    assert run.exit_code == 0, run.describe()
     assert [s["destinationStats"]["recordCount"] for s in run.states] == [count]
     (path,) = local_store.files()
     table = pq.read_table(local_store.folder / path)
@@ -291,7 +288,7 @@ def test_names_are_used_verbatim_in_paths(cli: Cli, local_store: LocalStore) -> 
             state("{part}", 1, "ns {date}"), state("Ünï côdé", 1, "x")]  # fmt: skip
     config = local_store.config(format="jsonl", path_template="{namespace}/{stream}/{timestamp}_{part}")
     run = cli.write(config, cat, sent)
-    assert run.exit_code == 0, run.tail()
+    assert run.exit_code == 0, run.describe()
     files = local_store.files()
     stamp = files[0].rsplit("/", 1)[1].split("_")[0]
     assert files == [f"ns {{date}}/{{part}}/{stamp}_00001.jsonl", f"x/Ünï côdé/{stamp}_00001.jsonl"]

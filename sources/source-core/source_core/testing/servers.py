@@ -1,4 +1,4 @@
-"""Test support shared by the connectors' test suites: local servers (the S3 API's moto_server, the API
+"""Local servers for tests (the S3 API's moto_server, the API
 sandboxes) started as real processes on loopback and waited for.
 
 If a server cannot start, the test fails (it never skips).
