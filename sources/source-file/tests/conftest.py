@@ -10,11 +10,9 @@ import datetime as dt
 import gzip
 import json
 import os
-import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ import boto3
 import pyarrow as pa
 import pytest
 
-from source_core.testing import start_moto, stop_server
+from source_core.testing import Cli, start_moto, stop_server
 
 CLI = [sys.executable, "-c", "from source_file.run import run; run()"]
 KEY_ID, SECRET = "testing", "testing"
@@ -35,126 +33,21 @@ FILE_MODIFIED = "_ab_source_file_last_modified"
 # ---------------------------------------------------------------- running the CLI
 
 
-@dataclass
-class Run:
-    """What one CLI invocation printed: every stdout line parsed as a message (floats as Decimal), exit code, stderr."""
-
-    exit_code: int
-    messages: list[dict[str, Any]]
-    stdout: str
-    stderr: str
-    non_json: list[str] = field(default_factory=list)
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return [m for m in self.messages if m["type"] == kind]
-
-    @property
-    def records(self) -> list[dict[str, Any]]:
-        return [m["record"] for m in self.of("RECORD")]
-
-    @property
-    def data(self) -> list[dict[str, Any]]:
-        return [r["data"] for r in self.records]
-
-    @property
-    def states(self) -> list[dict[str, Any]]:
-        return [m["state"] for m in self.of("STATE")]
-
-    @property
-    def stream_states(self) -> list[dict[str, Any]]:
-        return [s["stream"]["stream_state"] for s in self.states]
-
-    @property
-    def errors(self) -> list[dict[str, Any]]:
-        return [m["trace"]["error"] for m in self.of("TRACE") if m["trace"]["type"] == "ERROR"]
-
-    @property
-    def logs(self) -> list[str]:
-        return [m["log"]["message"] for m in self.of("LOG")]
-
-    @property
-    def statuses(self) -> list[tuple[str, str]]:
-        return [
-            (m["trace"]["stream_status"]["stream_descriptor"]["name"], m["trace"]["stream_status"]["status"])
-            for m in self.of("TRACE")
-            if m["trace"]["type"] == "STREAM_STATUS"
-        ]
-
-    @property
-    def status(self) -> dict[str, Any]:
-        (only,) = [m["connectionStatus"] for m in self.of("CONNECTION_STATUS")]
-        return only
-
-    @property
-    def catalog(self) -> dict[str, dict[str, Any]]:
-        """discover's streams by name."""
-        (found,) = [m["catalog"] for m in self.of("CATALOG")]
-        return {s["name"]: s for s in found["streams"]}
-
-    def sequence(self) -> list[tuple[str, Any]]:
-        """RECORDs and STATEs in output order: ("RECORD", data) or ("STATE", stream_state)."""
-        out: list[tuple[str, Any]] = []
-        for m in self.messages:
-            if m["type"] == "RECORD":
-                out.append(("RECORD", m["record"]["data"]))
-            elif m["type"] == "STATE":
-                out.append(("STATE", m["state"]["stream"]["stream_state"]))
-        return out
-
-    def describe(self) -> str:
-        """A short account of the run for assertion messages: exit code, error messages, last messages, stderr."""
-        errors = [e.get("message") for e in self.errors]
-        last = [json.dumps(m, default=str)[:300] for m in self.messages if m["type"] != "LOG"][-12:]
-        return (
-            f"exit {self.exit_code}; errors: {errors}\n--- last messages\n"
-            + "\n".join(last)
-            + f"\n--- non-JSON stdout\n{self.non_json[-10:]}\n--- stderr\n{self.stderr[-2000:]}"
-        )
-
-
-def parse(stdout: str, stderr: str, exit_code: int) -> Run:
-    messages, non_json = [], []
-    for line in stdout.splitlines():
-        try:
-            messages.append(json.loads(line, parse_float=Decimal))
-        except json.JSONDecodeError:
-            non_json.append(line)
-    return Run(exit_code, messages, stdout, stderr, non_json)
-
-
-class Connector:
-    """Runs `source-file` commands as a separate process, with config/catalog/state files in a temp folder."""
+class Connector(Cli):
+    """`source-file` as a separate process (JSON floats read as Decimal), with a catalog from its discover."""
 
     def __init__(self, folder: Path):
-        self.folder = folder
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.count = 0
+        super().__init__(CLI, folder, parse_float=Decimal)
 
-    def _file(self, name: str, content: Any) -> str:
-        self.count += 1
-        path = self.folder / f"{self.count}-{name}.json"
-        path.write_text(json.dumps(content))
-        return str(path)
-
-    def run(self, command: str, config: dict | None = None, catalog: dict | None = None, state: Any = None) -> Run:
-        args = [command]
-        if config is not None:
-            args += ["--config", self._file("config", config)]
-        if catalog is not None:
-            args += ["--catalog", self._file("catalog", catalog)]
-        if state is not None:
-            args += ["--state", self._file("state", state)]
-        done = subprocess.run(CLI + args, capture_output=True, text=True, timeout=120)
-        return parse(done.stdout, done.stderr, done.returncode)
-
-    def discover(self, config: dict) -> dict[str, dict[str, Any]]:
-        found = self.run("discover", config)
+    def streams(self, config: dict) -> dict[str, dict[str, Any]]:
+        """discover's streams by name (the discover must succeed)."""
+        found = self.discover(config)
         assert found.exit_code == 0, found.describe()
         return found.catalog
 
     def catalog(self, config: dict, sync_mode: str = "full_refresh", streams: list[str] | None = None) -> dict:
         """A configured catalog from `discover`: every stream (or those named) in `sync_mode`."""
-        return configured_catalog(self.discover(config).values(), sync_mode, streams)
+        return configured_catalog(self.streams(config).values(), sync_mode, streams)
 
 
 def configured_catalog(streams: Any, sync_mode: str = "full_refresh", names: list[str] | None = None) -> dict:

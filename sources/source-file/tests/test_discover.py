@@ -73,7 +73,7 @@ def catalog(tmp_path_factory) -> dict[str, dict]:
         stream("user", data / "user" / "*.csv", schema=USER_SCHEMA),
         stream("user_no_files", data / "nothing-here" / "*.csv", schema=USER_SCHEMA),
     )
-    return Connector(tmp_path_factory.mktemp("connector")).discover(config)
+    return Connector(tmp_path_factory.mktemp("connector")).streams(config)
 
 
 def props(catalog: dict[str, dict], name: str) -> dict[str, dict]:

@@ -16,7 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from .conftest import FILE_MODIFIED, FILE_URL, Connector, Run, config_of, stream, write
+from source_core.testing import Run
+
+from .conftest import FILE_MODIFIED, FILE_URL, Connector, config_of, stream, write
 
 ID_V = {"type": "object", "properties": {"id": {"type": "integer"}, "v": {"type": "string"}}}
 ID_DAY = {"type": "object", "properties": {"id": {"type": "integer"}, "day": {"type": "string", "format": "date"}}}

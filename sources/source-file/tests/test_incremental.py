@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import BASE_NS, FILE_MODIFIED, FILE_URL, Run, config_of, iso_of_ns, set_mtime, stream, write
+from source_core.testing import Run
+
+from .conftest import BASE_NS, FILE_MODIFIED, FILE_URL, config_of, iso_of_ns, set_mtime, stream, write
 
 T1 = BASE_NS + 5 * 10**9 + 123_456_789  # sub-microsecond digits are dropped: 123456 us
 T2 = BASE_NS + 9 * 10**9 + 987_654_000

@@ -16,13 +16,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from source_core.testing import Run
+
 from . import samples
 from .conftest import (
     BASE_NS,
     FILE_MODIFIED,
     FILE_URL,
     Connector,
-    Run,
     config_of,
     configured_catalog,
     iso_of_ns,
@@ -109,7 +110,7 @@ def sync(tmp_path_factory) -> Sync:
         stream("multi", data / "multi" / "**" / "*.csv", data / "multi" / "x" / "*.csv"),
     )
     connector = Connector(tmp_path_factory.mktemp("connector"))
-    catalog = connector.discover(config)
+    catalog = connector.streams(config)
     run = connector.run("read", config, configured_catalog(catalog.values()))
     assert run.exit_code == 0, run.describe()
     return Sync(data, connector, config, catalog, run)
@@ -270,7 +271,7 @@ def edge(tmp_path_factory) -> Run:
     _parquet(data / "times.parquet", pa.table(times))
     config = config_of(*(stream(n, data / f"{n}.parquet") for n in ("u64", "d256", "floats", "times")))
     connector = Connector(tmp_path_factory.mktemp("connector"))
-    return connector.run("read", config, configured_catalog(connector.discover(config).values()))
+    return connector.run("read", config, configured_catalog(connector.streams(config).values()))
 
 
 def _edge_values(run: Run, name: str) -> list[Any]:

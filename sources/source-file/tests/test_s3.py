@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from source_core.testing import Run
+
 from . import samples
-from .conftest import BASE_NS, FILE_MODIFIED, FILE_URL, Connector, Run, config_of, set_mtime, stream, write
+from .conftest import BASE_NS, FILE_MODIFIED, FILE_URL, Connector, config_of, set_mtime, stream, write
 from .samples import strict
 
 OBJECTS = {  # key under the prefix -> content; the files of a stream share their columns
@@ -77,7 +79,7 @@ def both(tmp_path_factory, s3, s3_endpoint) -> Both:
     s3_discover = connector.run("discover", s3_config)
     assert s3_discover.exit_code == 0, s3_discover.describe()
     s3_run = connector.run("read", s3_config, catalog_for(s3_discover.catalog))
-    local_catalog = connector.discover(local_config)
+    local_catalog = connector.streams(local_config)
     local_run = connector.run("read", local_config, catalog_for(local_catalog))
     assert s3_run.exit_code == 0, s3_run.describe()
     assert local_run.exit_code == 0, local_run.describe()

@@ -27,16 +27,16 @@ from .conftest import REGION, config_of, jsonl, s3_client, stream, write
 def succeeded(run, message: str | None = None) -> None:
     assert run.exit_code == 0, run.describe()
     if message is None:
-        assert run.status == {"status": "SUCCEEDED"}, run.status
+        assert run.connection_status == {"status": "SUCCEEDED"}, run.connection_status
     else:
-        assert run.status["status"] == "SUCCEEDED", run.status
-        assert message in run.status.get("message", ""), run.status
+        assert run.connection_status["status"] == "SUCCEEDED", run.connection_status
+        assert message in run.connection_status.get("message", ""), run.connection_status
 
 
 def failed(run, *words: str) -> str:
     """The FAILED message of a check (exit 0), which must contain every one of `words` (case-insensitive)."""
     assert run.exit_code == 0, run.describe()
-    status = run.status
+    status = run.connection_status
     assert status["status"] == "FAILED", status
     for word in words:
         assert word.lower() in status["message"].lower(), status["message"]
@@ -94,7 +94,8 @@ def test_check_succeeds_with_a_message_when_no_file_matches_yet(connector, reada
     config = config_of(*readable["streams"], stream("later", data_dir / "not-there-yet" / "**" / "*.csv"))
     run = connector.run("check", config)
     succeeded(run, "later")
-    assert "jsonl" not in run.status["message"] and "parquet" not in run.status["message"]  # only the empty one
+    message = run.connection_status["message"]
+    assert "jsonl" not in message and "parquet" not in message  # only the empty one
 
 
 def _corrupt_parquet(folder: Path) -> Path:

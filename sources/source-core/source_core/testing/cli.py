@@ -157,8 +157,8 @@ class Cli:
         command: str,
         config: Any = None,
         catalog: dict[str, Any] | None = None,
-        *,
         state: Any = None,
+        *,
         messages: list[dict[str, Any] | str] | bytes = b"",
         timeout: float = 300,
     ) -> Run:
