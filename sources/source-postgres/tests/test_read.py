@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from .conftest import Run, state_list
+from source_core.testing import Run, state_list
 
 
 def make_table(pg: psycopg.Connection, schema: str, name: str, rows: int, primary_key: bool = True) -> None:

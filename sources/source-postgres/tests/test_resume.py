@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from .conftest import Run, parse, state_list
+from source_core.testing import Run, parse_output, state_list
 
 # name -> (CREATE TABLE body, INSERT SELECT over generate_series(1, n) g)
 TABLES = {
@@ -135,7 +135,7 @@ def test_a_killed_read_resumes_from_its_last_state_without_loss_or_duplicates(pg
     process, lines = read_until_states(connector.command("read", config, catalog), 4)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    before = parse("".join(lines), "", 0)
+    before = parse_output("".join(lines), "", 0)
     last_state = before.states[-1]
     # records printed before the last STATE are delivered; anything after it is discarded, as a platform would
     cut = max(i for i, m in enumerate(before.messages) if m["type"] == "STATE")
@@ -166,7 +166,7 @@ def test_a_dropped_connection_is_retried_from_the_last_emitted_row(pg, schema, c
     assert terminate(pg, name) == 1
     rest = process.stdout.read()  # not communicate(timeout=...): it would skip what readline() buffered
     process.wait(timeout=120)
-    run = parse("".join(lines) + rest.decode(), "", process.returncode)
+    run = parse_output("".join(lines) + rest.decode(), "", process.returncode)
 
     assert run.exit_code == 0, run.stdout[-3000:]
     assert ids(run) == list(range(1, 300_001))
@@ -198,7 +198,7 @@ def test_when_retries_run_out_the_read_ends_with_a_transient_error_and_its_state
     finally:
         stop.set()
         killer.join()
-    run = parse("".join(lines) + rest.decode(), "", process.returncode)
+    run = parse_output("".join(lines) + rest.decode(), "", process.returncode)
     assert run.exit_code != 0
     assert run.errors[0]["failure_type"] == "transient_error"
     assert "gave up" in run.errors[0]["message"]
