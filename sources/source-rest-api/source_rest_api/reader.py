@@ -2,7 +2,7 @@
 
 Full refresh checkpoints hold the next page to fetch (`next_page`), so a failed read resumes there; the final
 STATE of a full refresh marks it complete and the next read starts over. Incremental checkpoints come from
-`CursorTracker`.
+`RecordCursor`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from source_core.launch import Records
 from source_core.progress import Progress
 from source_rest_api.auth import Auth
 from source_rest_api.config import RestConfig, StreamConfig, dig
-from source_rest_api.incremental import CursorTracker
+from source_rest_api.incremental import RecordCursor
 from source_rest_api.pagination import PageRequest, first_page, next_page
 
 CHECKPOINT_SECONDS = 60.0
@@ -94,7 +94,7 @@ class StreamReader:
 
     def read(self, incremental: bool, state: dict[str, Any] | None) -> Iterator[AirbyteMessage | Records]:
         stream = self.stream
-        tracker = CursorTracker(stream.incremental, stream.primary_key, state) if incremental else None
+        tracker = RecordCursor(stream.incremental, stream.primary_key, state) if incremental else None
         params = dict(stream.params)
         if tracker and stream.incremental.request_param and tracker.start is not None:
             params[stream.incremental.request_param] = tracker.request_value()
@@ -113,7 +113,7 @@ class StreamReader:
                 following = PageRequest(self.fetcher.auth.strip(following.url), following.params)
             if tracker:
                 ordered = tracker.ordered
-                records = [r for r in records if tracker.keep(r)]
+                records = [r for r in records if tracker.keep_record(r)]
                 if ordered and not tracker.ordered:
                     self.logger.warning(
                         f"{stream.name}: records do not come in ascending {stream.incremental.cursor_field} order "

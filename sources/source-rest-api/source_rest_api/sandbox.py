@@ -100,6 +100,7 @@ class Sandbox:
     def __init__(self, records: list[dict[str, Any]]):
         self.records = records
         self.lock = threading.Lock()
+        self.generation = 0  # counts resets: a response to a request from before the last reset is not counted
         self.reset()
 
     def reset(self) -> None:
@@ -111,6 +112,7 @@ class Sandbox:
             self.statuses: Counter[int] = Counter()
             self.throttled_at: list[float] = []
             self.started = time.time()
+            self.generation += 1
 
     def next_fault(self) -> dict[str, Any] | None:
         with self.lock:
@@ -150,9 +152,10 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(body)
-        if counted:
-            with self.server.sandbox.lock:
-                self.server.sandbox.statuses[status] += 1
+        sandbox = self.server.sandbox
+        with sandbox.lock:
+            if counted and self.generation == sandbox.generation:
+                sandbox.statuses[status] += 1
 
     def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None, counted: bool = True) -> None:
         self._send(status, orjson.dumps(payload), headers, counted)
@@ -168,6 +171,7 @@ class Handler(BaseHTTPRequestHandler):
     # -- routes
     def do_POST(self) -> None:
         sandbox = self.server.sandbox
+        self.generation = sandbox.generation
         path = urlsplit(self.path).path
         if path == "/_control":
             control = orjson.loads(self._body() or b"{}")
@@ -204,6 +208,7 @@ class Handler(BaseHTTPRequestHandler):
         self._json(200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600})
 
     def do_GET(self) -> None:
+        self.generation = self.server.sandbox.generation
         url = urlsplit(self.path)
         if url.path == "/_stats":
             self._json(200, self.server.sandbox.stats(), counted=False)

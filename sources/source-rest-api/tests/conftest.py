@@ -4,17 +4,15 @@ connector's real CLI as a subprocess. If the sandbox cannot start, the tests fai
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from source_core.testing import free_port, served
+from source_core.testing import Cli, free_port, served
 from source_rest_api import sandbox
 
 RECORDS = 1000
@@ -98,70 +96,11 @@ def config(api: Sandbox, *streams: dict[str, Any], **settings: Any) -> dict[str,
     return {"base_url": api.url, "streams": list(streams), "http": FAST_HTTP, **settings}
 
 
-@dataclass
-class Run:
-    """What one CLI invocation printed: every stdout line parsed as a message, plus exit code and stderr."""
-
-    exit_code: int
-    messages: list[dict[str, Any]]
-    stdout: str
-    stderr: str
-    non_json: list[str] = field(default_factory=list)
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return [m for m in self.messages if m["type"] == kind]
-
-    @property
-    def data(self) -> list[dict[str, Any]]:
-        return [m["record"]["data"] for m in self.of("RECORD")]
-
-    def ids(self, stream: str | None = None) -> list[int]:
-        return [m["record"]["data"]["id"] for m in self.of("RECORD") if stream in (None, m["record"]["stream"])]
-
-    @property
-    def states(self) -> list[dict[str, Any]]:
-        return [m["state"] for m in self.of("STATE")]
-
-    @property
-    def errors(self) -> list[dict[str, Any]]:
-        return [m["trace"]["error"] for m in self.of("TRACE") if m["trace"]["type"] == "ERROR"]
-
-    @property
-    def figures(self) -> dict[str, Any]:
-        found = [json.loads(m["log"]["message"]) for m in self.of("LOG") if "http_figures" in m["log"]["message"]]
-        assert len(found) == 1, f"expected one http_figures LOG message, got {len(found)}"
-        return found[0]["http_figures"]
-
-
-class Connector:
-    """Runs `source-rest-api` commands as a separate process, with files written to a temp folder."""
+class Connector(Cli):
+    """`source-rest-api` as a separate process, with files written to a temp folder."""
 
     def __init__(self, folder: Path):
-        self.folder = folder
-        self.count = 0
-
-    def _file(self, name: str, content: Any) -> str:
-        self.count += 1
-        path = self.folder / f"{self.count}-{name}.json"
-        path.write_text(json.dumps(content))
-        return str(path)
-
-    def run(self, command: str, config: dict | None = None, catalog: dict | None = None, state: Any = None) -> Run:
-        args = [command]
-        if config is not None:
-            args += ["--config", self._file("config", config)]
-        if catalog is not None:
-            args += ["--catalog", self._file("catalog", catalog)]
-        if state is not None:
-            args += ["--state", self._file("state", state)]
-        done = subprocess.run(CLI + args, capture_output=True, text=True, timeout=300)
-        messages, non_json = [], []
-        for line in done.stdout.splitlines():
-            try:
-                messages.append(json.loads(line))
-            except json.JSONDecodeError:
-                non_json.append(line)
-        return Run(done.returncode, messages, done.stdout, done.stderr, non_json)
+        super().__init__(CLI, folder)
 
 
 @pytest.fixture
@@ -186,11 +125,6 @@ def catalog(*streams: dict[str, Any], incremental: bool = False) -> dict[str, An
             for s in streams
         ]
     }
-
-
-def state_list(state: dict[str, Any]) -> list[dict[str, Any]]:
-    """A STATE message's payload as the `--state` file content for the next run."""
-    return [{"type": "STREAM", "stream": state["stream"]}]
 
 
 ALL_IDS = list(range(1, RECORDS + 1))

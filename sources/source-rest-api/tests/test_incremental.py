@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ALL_IDS, INCREMENTAL, Connector, Run, Sandbox, catalog, config, state_list, stream
+from source_core.testing import Run, state_list
+from tests.conftest import ALL_IDS, INCREMENTAL, Connector, Sandbox, catalog, config, stream
 
 
 def records_after_each_state(run: Run) -> list[tuple[dict, list[int]]]:

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from source_core.testing import state_list
 from source_rest_api import sandbox
-from tests.conftest import ALL_IDS, SECRETS, Connector, Sandbox, catalog, config, state_list, stream
+from tests.conftest import ALL_IDS, SECRETS, Connector, Sandbox, catalog, config, stream
 
 AUTHS: dict[str, dict[str, Any]] = {
     "bearer": {"type": "bearer", "token": sandbox.BEARER_TOKEN},
@@ -26,7 +27,7 @@ def test_every_pagination_style_reads_every_record_exactly_once(api: Sandbox, co
     for style in styles:
         assert run.ids(style) == ALL_IDS, style
     assert [s["stream"]["stream_descriptor"]["name"] for s in run.states] == styles
-    assert run.figures["requests"] == api.stats()["requests"]
+    assert run.logged("http_figures")["requests"] == api.stats()["requests"]
 
 
 @pytest.mark.parametrize(
@@ -80,7 +81,7 @@ def test_transient_faults_are_survived(api: Sandbox, connector: Connector) -> No
     run = connector.run("read", config(api, items), catalog(items))
     assert run.exit_code == 0, run.stderr[-2000:]
     assert run.ids() == ALL_IDS
-    figures = run.figures
+    figures = run.logged("http_figures")
     assert figures["retries"] == 7 and figures["throttled"] == 1
     assert figures["requests"] == api.stats()["requests"]
 
@@ -99,7 +100,7 @@ def test_breaker_ends_the_read_and_every_state_before_resumes(
     assert error["failure_type"] == "transient_error"
     assert "/open/cursor" in error["message"] and "status 503" in error["message"]
     assert failed.ids() == ALL_IDS[:400] and len(failed.states) >= 3
-    assert failed.figures["breaker_opens"] >= 1
+    assert failed.logged("http_figures")["breaker_opens"] >= 1
     api.reset()
     resumed = connector.run("read", cfg, catalog(items, incremental=incremental), state_list(failed.states[-1]))
     assert resumed.exit_code == 0, resumed.stderr[-2000:]

@@ -37,6 +37,10 @@ class Run:
     def data(self) -> list[dict[str, Any]]:
         return [r["data"] for r in self.records]
 
+    def stream_data(self, stream: str) -> list[dict[str, Any]]:
+        """The data of one stream's records, in output order."""
+        return [r["data"] for r in self.records if r["stream"] == stream]
+
     def ids(self, stream: str | None = None) -> list[Any]:
         """The `id` of every record (of one stream), in output order."""
         return [r["data"]["id"] for r in self.records if stream in (None, r["stream"])]
@@ -48,6 +52,11 @@ class Run:
     @property
     def stream_states(self) -> list[Any]:
         return [s["stream"]["stream_state"] for s in self.states]
+
+    def latest_states(self) -> list[dict[str, Any]]:
+        """The latest STATE of each stream, as the next run's `--state`."""
+        latest = {s["stream"]["stream_descriptor"]["name"]: s["stream"] for s in self.states}
+        return [{"type": "STREAM", "stream": stream} for stream in latest.values()]
 
     @property
     def errors(self) -> list[dict[str, Any]]:
@@ -77,12 +86,11 @@ class Run:
         (found,) = [m["catalog"] for m in self.of("CATALOG")]
         return {s["name"]: s for s in found["streams"]}
 
-    @property
-    def figures(self) -> dict[str, Any]:
-        """An API connector's HTTP figures (its one `{"http_figures": ...}` LOG message)."""
-        found = [json.loads(text) for text in self.logs if "http_figures" in text]
-        assert len(found) == 1, f"expected one http_figures LOG message, got {len(found)}"
-        return found[0]["http_figures"]
+    def logged(self, key: str) -> Any:
+        """The value under `key` of the one JSON LOG message holding it (an API connector's `http_figures`)."""
+        found = [json.loads(text) for text in self.logs if text.startswith("{") and key in text]
+        assert len(found) == 1, f"expected one {key} LOG message, got {len(found)}"
+        return found[0][key]
 
     def sequence(self) -> list[tuple[str, Any]]:
         """RECORDs and STATEs in output order: ("RECORD", data) or ("STATE", stream_state)."""
