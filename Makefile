@@ -8,7 +8,7 @@ CORES      := $(wildcard sources/source-core destinations/destination-core)
 # Every installable package: the connectors (with the cores as their path dependencies) and the SQLFlow bridge.
 PACKAGES   := $(CONNECTORS) sqlflow_bridge
 
-.PHONY: setup demo demo-postgres test lint unit-tests acceptance images acceptance-images bench api-sandbox \
+.PHONY: setup demo demo-postgres test lint unit-tests acceptance images acceptance-images bench api-sandbox shopify-sandbox \
 	pg-test-setup container-setup clean
 
 setup: $(BIN)/activate
@@ -73,11 +73,16 @@ bench:
 	$(BIN)/python bench/write_destinations.py
 	$(BIN)/python bench/read_files.py
 	$(BIN)/python bench/read_rest_api.py
+	$(BIN)/python bench/read_shopify.py
 	$(BIN)/python bench/bridge_read.py
 
 # The local JSON API that source-rest-api's tests use, for trying the connector by hand (Ctrl-C stops it).
 api-sandbox:
 	$(BIN)/python -m source_rest_api.sandbox --port 8765
+
+# The local Shopify GraphQL Admin API that source-shopify's tests use, for trying the connector by hand.
+shopify-sandbox:
+	$(BIN)/python -m source_shopify.sandbox --port 8766
 
 # Password (scram) and TLS on the local PostgreSQL, for the tests that need them (root, idempotent).
 pg-test-setup:
