@@ -18,6 +18,7 @@ Control (JSON): `POST /_control` with `{"faults": [{"kind": K, "count": n, ...}]
 `"date"`), `500`, `503`, `slow` (`seconds`), `reset` (connection reset), `malformed` (truncated JSON body),
 `expire_tokens` (every issued OAuth token stops working); faults apply to the next data requests in order.
 `GET /_stats` counts requests, statuses and the times of 429s; `POST /_reset` clears faults, limits and counts.
+HTTPS with `--certfile`/`--keyfile`, mutual TLS with `--client-ca` too.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import contextlib
 import math
 import secrets
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -349,9 +351,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--records", type=int, default=5000)
+    parser.add_argument("--certfile", help="serve HTTPS with this PEM certificate (chain) ...")
+    parser.add_argument("--keyfile", help="... and this PEM key")
+    parser.add_argument("--client-ca", help="ask for a client certificate signed by this PEM CA (mutual TLS)")
     args = parser.parse_args(argv)
     server = SandboxServer((args.host, args.port), Sandbox(make_records(args.records)))
-    print(f"API sandbox on http://{args.host}:{server.server_address[1]} with {args.records} records", flush=True)
+    scheme = "http"
+    if args.certfile:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.certfile, args.keyfile)
+        if args.client_ca:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(args.client_ca)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    print(f"API sandbox on {scheme}://{args.host}:{server.server_address[1]} with {args.records} records", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
 

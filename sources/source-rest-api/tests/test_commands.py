@@ -34,6 +34,7 @@ def test_spec_marks_every_secret(connector: Connector) -> None:
         ".auth[api_key].value",
         ".auth[oauth2].client_secret",
         ".auth[oauth2].refresh_token",
+        ".http.client_key",
     }
 
 

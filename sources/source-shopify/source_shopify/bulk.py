@@ -81,16 +81,7 @@ class BulkOperations:
 
     def _open(self, url: str) -> requests.Response | None:
         """The result file as a stream; None if it has expired (403/404)."""
-        settings = self.client.http.settings
-        timeout = (settings.connect_timeout_seconds, settings.read_timeout_seconds)
-        try:
-            response = self.client.http.session.get(url, stream=True, timeout=timeout)
-        except requests.RequestException as exc:
-            raise AirbyteTracedException(
-                message="The bulk operation's result file could not be downloaded: try again later.",
-                internal_message=type(exc).__name__,
-                failure_type=FailureType.transient_error,
-            ) from exc
+        response = self.client.http.open_stream(url)
         if response.status_code in (403, 404):
             response.close()
             return None

@@ -3,8 +3,9 @@
 breaker per host, and the run's figures.
 
 Retried: connection errors, timeouts, 408, 429 and 5xx. Any other status >= 400 is returned at once as an
-`HttpStatusError` for the connector to explain. When the retries are spent the request ends in a TRACE ERROR of
-type transient_error naming the endpoint (never its query string, which may hold a key) and the last status.
+`HttpStatusError` for the connector to explain; a failed TLS handshake is a config error at once (`tls.py`). When
+the retries are spent the request ends in a TRACE ERROR of type transient_error naming the endpoint (never its
+query string, which may hold a key) and the last status.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from source_core.http.breaker import HostBreakers
 from source_core.http.figures import HttpFigures
 from source_core.http.pacing import Pacer, PacingHook, rate_limit_remaining, retry_after_seconds
 from source_core.http.settings import HttpSettings
+from source_core.http.tls import TlsFiles, tls_failure
 
 RETRIED_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
 
@@ -69,6 +71,7 @@ class HttpClient:
         adapter = HTTPAdapter(pool_connections=settings.pool_size, pool_maxsize=settings.pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        self.tls = TlsFiles(settings)
         self.pacer = Pacer(settings.requests_per_second, settings.burst, pacing_hook)
         self.breakers = HostBreakers(
             settings.breaker_failures, settings.breaker_cooldown_seconds, self._opened, [_not_a_host_failure]
@@ -81,6 +84,7 @@ class HttpClient:
 
     def close(self) -> None:
         self.session.close()
+        self.tls.remove()
 
     def get_json(self, url: str, **kwargs: Any) -> tuple[requests.Response, Any]:
         """GET and parse the JSON body; a body that is not JSON counts as a failed attempt and is retried."""
@@ -160,9 +164,12 @@ class HttpClient:
         timeout = (self.settings.connect_timeout_seconds, self.settings.read_timeout_seconds)
         try:
             response = self.session.request(
-                method, url, params=params, headers=headers, auth=auth, data=data, timeout=timeout
+                method, url, params=params, headers=headers, auth=auth, data=data, timeout=timeout, **self._tls()
             )
             size = len(response.content)  # reads the body: a read timeout or reset mid-body lands here
+        except requests.exceptions.SSLError as exc:
+            self.figures.attempt(time.perf_counter() - started, None)
+            raise tls_failure(urlsplit(url).netloc, exc) from None
         except requests.RequestException as exc:
             self.figures.attempt(time.perf_counter() - started, None)
             # only the exception's type: its text repeats the URL with its query string, which may hold a key
@@ -183,6 +190,24 @@ class HttpClient:
         except orjson.JSONDecodeError as exc:
             self.figures.errors += 1
             raise _Failed(f"malformed JSON body ({exc})", response.status_code) from exc
+
+    def _tls(self) -> dict[str, Any]:
+        """Per request: a session's own `verify` loses to REQUESTS_CA_BUNDLE in the environment (requests#3829)."""
+        return {"verify": self.tls.verify, "cert": self.tls.cert}
+
+    def open_stream(self, url: str) -> requests.Response:
+        """One GET whose body is read as it comes (`iter_lines`), with the run's timeouts and TLS; not retried (a
+        large download is restarted by its caller). A TLS failure is a config error, other failures transient."""
+        timeout = (self.settings.connect_timeout_seconds, self.settings.read_timeout_seconds)
+        try:
+            return self.session.get(url, stream=True, timeout=timeout, **self._tls())
+        except requests.exceptions.SSLError as exc:
+            raise tls_failure(urlsplit(url).netloc, exc) from None
+        except requests.RequestException as exc:
+            raise AirbyteTracedException(
+                message=f"GET {endpoint(url)} failed ({type(exc).__name__}): try again later.",
+                failure_type=FailureType.transient_error,
+            ) from None
 
     def _opened(self) -> None:
         self.figures.breaker_opens += 1

@@ -19,6 +19,10 @@ class HttpSettings:
     breaker_failures: int = 5
     breaker_cooldown_seconds: float = 60.0
     pool_size: int = 10
+    verify_tls: bool = True
+    ca_certificate: str | None = None  # PEM
+    client_certificate: str | None = None  # PEM, for mutual TLS
+    client_key: str | None = None  # PEM, secret
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> HttpSettings:
@@ -55,5 +59,32 @@ def http_spec() -> dict[str, Any]:
             },
             "breaker_cooldown_seconds": {**number, "default": 60, "title": "Circuit breaker: cool-down (s)"},
             "pool_size": {"type": "integer", "minimum": 1, "default": 10, "title": "Connections kept per host"},
+            "ca_certificate": {
+                "type": "string",
+                "multiline": True,
+                "title": "CA certificate (PEM)",
+                "description": "The CA that signed the server's certificate, when it is not a public one (a private "
+                "CA, a TLS-inspecting proxy). The system's CAs are used otherwise.",
+            },
+            "client_certificate": {
+                "type": "string",
+                "multiline": True,
+                "title": "Client certificate (PEM)",
+                "description": "For servers that ask for mutual TLS; with client_key.",
+            },
+            "client_key": {
+                "type": "string",
+                "multiline": True,
+                "airbyte_secret": True,
+                "title": "Client key (PEM)",
+                "description": "The private key of client_certificate.",
+            },
+            "verify_tls": {
+                "type": "boolean",
+                "default": True,
+                "title": "Verify the server's certificate",
+                "description": "Turn off only to try things out against a server with a self-made certificate: "
+                "without verification anyone on the path can read and change the traffic.",
+            },
         },
     }

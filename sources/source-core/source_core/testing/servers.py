@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -29,9 +30,15 @@ def free_port() -> int:
 
 
 def start_server(
-    argv: list[str], probe_url: str, name: str, env: Mapping[str, str] | None = None, timeout: float = 30
+    argv: list[str],
+    probe_url: str,
+    name: str,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 30,
+    probe_tls: ssl.SSLContext | None = None,
 ) -> subprocess.Popen:
-    """Start `argv` and wait until `probe_url` answers a GET with 200; fail the test if it exits or never does.
+    """Start `argv` and wait until `probe_url` answers a GET with 200 (over TLS with `probe_tls`); fail the test if
+    it exits or never does.
 
     Its output goes to a file: a server that logs every request would stall on a pipe nobody reads.
     """
@@ -43,7 +50,7 @@ def start_server(
         if process.poll() is not None:
             pytest.fail(f"{name} exited with {process.returncode}: {log.read_text()[-2000:]}", pytrace=False)
         try:
-            with urllib.request.urlopen(probe_url, timeout=2) as response:
+            with urllib.request.urlopen(probe_url, timeout=2, context=probe_tls) as response:
                 if response.status == 200:
                     return process
         except OSError:
@@ -66,9 +73,11 @@ def stop_server(process: subprocess.Popen) -> None:
 
 
 @contextmanager
-def served(argv: list[str], probe_url: str, name: str) -> Iterator[subprocess.Popen]:
+def served(
+    argv: list[str], probe_url: str, name: str, probe_tls: ssl.SSLContext | None = None
+) -> Iterator[subprocess.Popen]:
     """A server process for the length of a `with` block (see `start_server`)."""
-    process = start_server(argv, probe_url, name)
+    process = start_server(argv, probe_url, name, probe_tls=probe_tls)
     try:
         yield process
     finally:
