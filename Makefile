@@ -8,6 +8,11 @@ CORES      := $(wildcard sources/source-core destinations/destination-core)
 # Every installable package: the connectors (with the cores as their path dependencies) and the SQLFlow bridge.
 PACKAGES   := $(CONNECTORS) sqlflow_bridge
 
+# The acceptance suite. With Podman, `docker` is Podman itself, so that airbyte-cdk's image tests (plain
+# `docker run`, also when ARGS names an image) get the host network that scripts/container-engine.sh makes its default.
+PODMAN_AS_DOCKER := $(if $(shell command -v podman),$(CURDIR)/scripts/podman-as-docker:)
+ACCEPTANCE := PATH="$(PODMAN_AS_DOCKER)$$PATH" $(BIN)/pytest acceptance-tests
+
 .PHONY: setup demo demo-postgres test lint unit-tests acceptance images acceptance-images bench api-sandbox shopify-sandbox \
 	pg-test-setup container-setup clean
 
@@ -56,17 +61,15 @@ acceptance-images: images acceptance
 
 # The protocol-conformance suite on every connector's command (ARGS="--connector-cmd source-postgres" for one).
 acceptance:
-	$(BIN)/pytest acceptance-tests $(ARGS)
+	$(ACCEPTANCE) $(ARGS)
 
 # Every connector's image, from wheels built here (docker, or podman where installed; see scripts/images.sh).
 images:
 	PIP=$(BIN)/pip bash scripts/images.sh
 
-# The suite on the images. With Podman, `docker` is Podman itself, so that airbyte-cdk's image tests (plain
-# `docker run`) get the host network that scripts/container-engine.sh makes its default.
-PODMAN_AS_DOCKER := $(if $(shell command -v podman),$(CURDIR)/scripts/podman-as-docker:)
+# The suite on the images.
 acceptance-images:
-	PATH="$(PODMAN_AS_DOCKER)$$PATH" $(BIN)/pytest acceptance-tests --images $(ARGS)
+	$(ACCEPTANCE) --images $(ARGS)
 
 bench:
 	$(BIN)/python bench/read_postgres.py
