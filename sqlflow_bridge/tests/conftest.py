@@ -7,29 +7,20 @@ server fails the tests; it never skips them.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pyarrow as pa
 import pytest
-from psycopg import sql
 
+from source_core.testing.postgres import connection_config, fresh_schema, postgres_dsn
 from sqlflow_bridge.connector import AirbyteConnector
-
-DSN = os.environ.get("SQLFLOW_BRIDGE_TEST_DSN", "host=127.0.0.1 port=5432 dbname=test user=postgres")
 
 
 @pytest.fixture(scope="session")
 def admin_dsn() -> str:
-    try:
-        with psycopg.connect(DSN, connect_timeout=5) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"the bridge tests need PostgreSQL at {DSN!r} (set SQLFLOW_BRIDGE_TEST_DSN): {exc}", pytrace=False)
-    return DSN
+    return postgres_dsn("SQLFLOW_BRIDGE_TEST_DSN")
 
 
 @pytest.fixture
@@ -40,28 +31,13 @@ def pg(admin_dsn: str) -> Iterator[psycopg.Connection]:
 
 @pytest.fixture
 def schema(pg: psycopg.Connection) -> Iterator[str]:
-    name = f"b_{uuid.uuid4().hex[:10]}"
-    pg.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
-    yield name
-    pg.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
-
-
-def pg_config(dsn: str, schema: str) -> dict[str, Any]:
-    params = psycopg.conninfo.conninfo_to_dict(dsn)
-    return {
-        "host": params.get("host", "127.0.0.1"),
-        "port": int(params.get("port", 5432)),
-        "database": params["dbname"],
-        "username": params["user"],
-        **({"password": params["password"]} if "password" in params else {}),
-        "schemas": [schema],
-        "ssl_mode": "disable",
-    }
+    with fresh_schema(pg, "b") as name:
+        yield name
 
 
 @pytest.fixture
 def config(admin_dsn: str, schema: str) -> dict[str, Any]:
-    return pg_config(admin_dsn, schema)
+    return connection_config(admin_dsn, schemas=[schema])
 
 
 def make_connector(how: str, name: str) -> AirbyteConnector:
