@@ -1,20 +1,27 @@
-"""Bulk operations: one `bulkOperationRunQuery` per family, polled until it ends, its JSONL file streamed line by
-line (bounded memory) with child lines attached to their parent by `__parentId`.
+"""Bulk operations: one `bulkOperationRunQuery` per family, polled by its id until it ends, its JSONL file
+downloaded to a temporary file (streamed: bounded memory), then read line by line with child lines attached to
+their parent by `__parentId`.
 
-One bulk query operation runs at a time per shop: one still running when the read starts (left by a crashed run,
-whose result nobody will read) is cancelled, then the read's own starts. A FAILED, CANCELED or EXPIRED operation,
-or a result file that has expired, is run again, up to `ATTEMPTS` times in all; then the read ends with a TRACE
-(config_error for ACCESS_DENIED, transient_error otherwise).
+Shopify promises no order of the file's lines, so the read depends on none: a child line that comes before its
+parent waits for it (only such early children are held), each parent's id and updatedAt are kept, and the
+family's STATEs come once, after the whole file (a STATE mid-file could run ahead of a line still to come).
 
-The file lists parents in updatedAt order (the query sorts by it where the connection can), each followed by its
-children, so a STATE may follow any parent whose children are all out: one follows every `CHECKPOINT_ROWS` rows.
+The connector never cancels an operation it did not start. If Shopify answers that one is in progress: when it
+is this read's own (its query, started by a send that was retried) it is taken over, otherwise the read waits for
+it to end and starts its own (shops on older API versions run one bulk query at a time). A FAILED, CANCELED or
+EXPIRED operation, an expired result URL or a failed download is run again, up to `ATTEMPTS` times in all; then
+the read ends with a TRACE (config_error for ACCESS_DENIED, transient_error otherwise). An operation that has not
+ended after `MAX_WAIT_SECONDS` ends the read with a transient_error.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
+from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -23,16 +30,22 @@ from airbyte_cdk.models import AirbyteMessage, FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_core.config import config_error
+from source_core.http.client import endpoint
 from source_core.launch import Records
 from source_shopify.client import ShopifyClient
-from source_shopify.family import Family
-from source_shopify.queries import BULK_CANCEL, BULK_CURRENT, BULK_RUN, bulk_query
+from source_shopify.family import Family, Member
+from source_shopify.queries import BULK_BY_ID, BULK_CURRENT, BULK_RUN, bulk_query
 
 ATTEMPTS = 3
 POLL_FIRST_SECONDS, POLL_GROWTH, POLL_MAX_SECONDS = 0.2, 1.5, 10.0
-ENDED = {"COMPLETED", "FAILED", "CANCELED", "EXPIRED"}
-CHECKPOINT_ROWS = 10_000
+MAX_WAIT_SECONDS = 6 * 3600.0
+IN_PROGRESS = {"CREATED", "RUNNING", "CANCELING"}
 BATCH_ROWS = 2_000
+DOWNLOAD_CHUNK = 1 << 20
+
+
+class Retry(Exception):
+    """This attempt failed in a way another run of the operation may not: why, as the log and the TRACE say it."""
 
 
 class BulkOperations:
@@ -40,30 +53,27 @@ class BulkOperations:
         self.client = client
         self.logger = logger
 
-    def current(self) -> dict[str, Any] | None:
-        return self.client.query(BULK_CURRENT)["currentBulkOperation"]
-
-    def _wait(self, operation_id: str | None) -> dict[str, Any]:
-        """Poll the current operation until it has ended (the poll interval grows, bounded)."""
-        interval = POLL_FIRST_SECONDS
+    def _wait(self, operation_id: str) -> dict[str, Any]:
+        """Poll the operation until it has ended (the poll interval grows, bounded)."""
+        interval, deadline = POLL_FIRST_SECONDS, time.monotonic() + MAX_WAIT_SECONDS
         while True:
-            current = self.current()
-            if current is None or (operation_id and current["id"] != operation_id):
-                return {"status": "CANCELED", "errorCode": "replaced by another operation"}
-            if current["status"] in ENDED:
-                return current
+            operation = self.client.query(BULK_BY_ID, {"id": operation_id})["bulkOperation"]
+            if operation is None:
+                raise Retry(f"bulk operation {operation_id} is gone")
+            if operation["status"] not in IN_PROGRESS:
+                return operation
+            if time.monotonic() > deadline:
+                raise AirbyteTracedException(
+                    message=f"Shopify's bulk operation {operation_id} has not ended after {MAX_WAIT_SECONDS / 3600:g} "
+                    "hours: try again later, or set bulk_mode to never.",
+                    failure_type=FailureType.transient_error,
+                )
             time.sleep(interval)
             interval = min(interval * POLL_GROWTH, POLL_MAX_SECONDS)
 
-    def _cancel_running(self) -> None:
-        current = self.current()
-        if current and current["status"] not in ENDED:
-            self.logger.warning(f"Cancelling bulk operation {current['id']} (left running by an earlier read).")
-            self.client.query(BULK_CANCEL, {"id": current["id"]})
-            self._wait(current["id"])
-
     def _start(self, query: str) -> str:
-        for _ in range(ATTEMPTS):
+        """The id of this read's operation: started now, or taken over if a retried send already started it."""
+        while True:
             result = self.client.query(BULK_RUN, {"query": query})["bulkOperationRunQuery"]
             if result["bulkOperation"]:
                 return result["bulkOperation"]["id"]
@@ -73,50 +83,60 @@ class BulkOperations:
                     message="Shopify refused the bulk operation: " + "; ".join(e["message"] for e in errors),
                     failure_type=FailureType.system_error,
                 )
-            self._cancel_running()
-        raise AirbyteTracedException(
-            message="Another bulk operation kept starting on this shop: stop the other reader and try again.",
-            failure_type=FailureType.transient_error,
-        )
+            current = self.client.query(BULK_CURRENT)["currentBulkOperation"]
+            if current and current["status"] in IN_PROGRESS and current["query"] == query:
+                return current["id"]
+            if current and current["status"] in IN_PROGRESS:
+                self.logger.info(f"Waiting for bulk operation {current['id']}, started by another reader, to end.")
+                self._wait(current["id"])
 
-    def _open(self, url: str) -> requests.Response | None:
-        """The result file as a stream; None if it has expired (403/404)."""
+    def _download(self, url: str, folder: Path) -> Path:
+        """The result file on local disk, streamed there in chunks."""
+        path = folder / "result.jsonl"
+        started, size = time.perf_counter(), 0
         response = self.client.http.open_stream(url)
-        if response.status_code in (403, 404):
-            response.close()
-            return None
-        response.raise_for_status()
-        return response
+        with response:
+            if response.status_code in (403, 404):
+                self.client.http.figures.attempt(time.perf_counter() - started, response.status_code)
+                raise Retry("its result file had expired")
+            if response.status_code >= 400:
+                self.client.http.figures.attempt(time.perf_counter() - started, response.status_code)
+                raise Retry(f"downloading its result from {endpoint(url)} answered {response.status_code}")
+            try:
+                with path.open("wb") as sink:
+                    for chunk in response.iter_content(DOWNLOAD_CHUNK):
+                        sink.write(chunk)
+                        size += len(chunk)
+            except requests.RequestException as exc:  # its text names the signed URL: only the type is kept
+                raise Retry(f"downloading its result from {endpoint(url)} broke off ({type(exc).__name__})") from None
+        self.client.http.figures.attempt(time.perf_counter() - started, response.status_code, size)
+        return path
 
     def lines(self, query: str) -> Iterator[dict[str, Any]]:
         """The parsed lines of a completed operation's file (none when it found nothing)."""
         why = ""
         for attempt in range(1, ATTEMPTS + 1):
-            operation = self._wait(self._start(query))
-            status = operation.get("status")
-            if status == "COMPLETED":
+            try:
+                operation = self._wait(self._start(query))
+                status = operation["status"]
+                if status != "COMPLETED":
+                    if operation.get("errorCode") == "ACCESS_DENIED":
+                        raise config_error(
+                            "The bulk operation was denied access: grant the app the access scopes of the selected "
+                            "streams (read_orders, read_products, ...) or deselect them."
+                        )
+                    raise Retry(f"it ended {status} ({operation.get('errorCode') or 'no error code'})")
                 if not operation.get("url"):
                     return
-                started = time.perf_counter()
-                response = self._open(operation["url"])
-                if response is not None:
-                    size = 0
-                    with response:
-                        for line in response.iter_lines(chunk_size=1 << 16):
-                            size += len(line) + 1
-                            if line:
+                with tempfile.TemporaryDirectory(prefix="shopify-bulk-") as folder:
+                    path = self._download(operation["url"], Path(folder))
+                    with path.open("rb") as lines:
+                        for line in lines:
+                            if line.strip():
                                 yield orjson.loads(line)
-                    self.client.http.figures.attempt(time.perf_counter() - started, response.status_code, size)
-                    return
-                self.client.http.figures.attempt(time.perf_counter() - started, 403)
-                why = "its result file had expired"
-            else:
-                why = f"it ended {status} ({operation.get('errorCode') or 'no error code'})"
-                if operation.get("errorCode") == "ACCESS_DENIED":
-                    raise config_error(
-                        "The bulk operation was denied access: grant the app the access scopes of the selected "
-                        "streams (read_orders, read_products, ...) or deselect them."
-                    )
+                return
+            except Retry as retry:
+                why = str(retry)
             self.logger.warning(f"Bulk operation attempt {attempt} of {ATTEMPTS} failed: {why}.")
         raise AirbyteTracedException(
             message=f"Shopify's bulk operation failed {ATTEMPTS} times (last: {why}): try again later, or set "
@@ -128,29 +148,43 @@ class BulkOperations:
 def read_bulk(client: ShopifyClient, family: Family, logger: logging.Logger) -> Iterator[AirbyteMessage | Records]:
     query = bulk_query(family.parent, family.own is not None, [c.stream for c in family.children], family.start())
     by_type = {c.stream.node_type: c for c in family.children}
-    parent: dict[str, Any] | None = None
-    wanted: list = []
-    buffered = since_state = 0
+    parents: dict[str, tuple[dict[str, Any], list[Member]]] = {}  # id -> (id and updatedAt, children it needs)
+    early: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)  # children whose parent has not come yet
+    buffered = 0
+
+    def attach(member: Member, line: dict[str, Any]) -> None:
+        parent, wanted = parents[line.pop("__parentId")]
+        if member in wanted:
+            family.add_child(member, line, parent)
+
     for line in BulkOperations(client, logger).lines(query):
-        parent_id = line.pop("__parentId", None)
-        if parent_id is None:  # a parent: the previous one's children are all buffered
-            if since_state >= CHECKPOINT_ROWS:
-                yield from family.checkpoint()
-                buffered = since_state = 0
-            parent, wanted = line, family.admit(line)
+        parent_id = line.get("__parentId")
+        if parent_id is None:
+            key = {"id": line["id"], "updatedAt": line["updatedAt"]}
+            parents[line["id"]] = (key, family.admit(line))
+            for child in early.pop(line["id"], []):
+                attach(by_type[child["id"].split("/")[3]], child)
         else:
             member = by_type.get(line["id"].split("/")[3])
-            if member is None or parent is None or parent_id != parent["id"]:
+            if member is None:
                 raise AirbyteTracedException(
-                    message="A bulk operation's file lists a child away from its parent: read with bulk_mode never.",
+                    message="A bulk operation's file holds a line this read did not ask for: read with bulk_mode "
+                    "never, and report it.",
                     internal_message=f"line {line.get('id')} with __parentId {parent_id}",
                     failure_type=FailureType.system_error,
                 )
-            if member in wanted:
-                family.add_child(member, line, parent)
+            if parent_id in parents:
+                attach(member, line)
+            else:
+                early[parent_id].append(line)
         buffered += 1
-        since_state += 1
         if buffered >= BATCH_ROWS:
             yield from family.flush()
             buffered = 0
+    if early:
+        raise AirbyteTracedException(
+            message="A bulk operation's file lists children of parents it does not hold: read with bulk_mode never.",
+            internal_message=f"{sum(map(len, early.values()))} lines, e.g. __parentId {next(iter(early))}",
+            failure_type=FailureType.system_error,
+        )
     yield from family.checkpoint(final=True)

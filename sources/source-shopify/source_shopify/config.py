@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +31,7 @@ def rfc3339(when: datetime) -> str:
 @dataclass(frozen=True)
 class ShopifyConfig:
     shop: str
-    token: str
+    token: str = field(repr=False)  # never in a repr, hence in no traceback or log
     api_version: str
     start_date: datetime | None
     streams: list[str]

@@ -1,8 +1,10 @@
 """A parent stream and its selected children, read in one pass over the parent's nodes, with a state per stream.
 
 Each selected stream has a `CursorTracker` over the parent's (updatedAt, id): a parent's row is emitted if the
-parent's tracker has not seen it, its children if the child's tracker has not. A child's tracker moves only once
-all of a parent's children are buffered, so a child's STATE never runs ahead of the rows emitted before it. The read
+parent's tracker has not seen it, its children if the child's tracker has not. A child's tracker moves when its
+parent is admitted, before the children are fetched; STATEs come only between parents (after a page, or at the
+end), once every admitted parent's children are buffered, so a child's STATE never runs ahead of the rows before
+it. A family whose parent cannot be sorted by updatedAt (locations) gets its STATEs only at the end. The read
 starts at the earliest of the trackers' cursors; a stream whose state is further on skips what it already has, so
 a parent and a child resumed from different STATEs each get exactly their rest.
 
@@ -110,8 +112,8 @@ class Family:
         The STATEs of a family follow one another with no record between them."""
         yield from self.flush()
         for member in self.members:
-            if not (final or member.tracker.ordered):
-                continue  # out of cursor order, only the STATE after the whole read is exact
+            if not (final or (self.parent.sort_key and member.tracker.ordered)):
+                continue  # not read in cursor order: only the STATE after the whole read is exact
             state = member.state(final)
             if state != member.last_state or (final and member.pending) or (final and member.last_state is None):
                 yield state_message(member.stream.name, None, state)

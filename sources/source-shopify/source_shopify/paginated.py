@@ -25,12 +25,12 @@ def read_single(client: ShopifyClient, family: Family) -> Iterator[AirbyteMessag
     yield from family.checkpoint(final=True)
 
 
-def _children(client: ShopifyClient, parent: Stream, child: Stream, node: Mapping[str, Any]) -> Iterator[dict]:
+def _children(client: ShopifyClient, child: Stream, node: Mapping[str, Any]) -> Iterator[dict]:
     connection = node[child.field]
     yield from connection["nodes"]
     if not connection["pageInfo"]["hasNextPage"]:
         return
-    text = children_query(parent, child)
+    text = children_query(child)
     variables: dict[str, Any] = {"id": node["id"], "after": connection["pageInfo"]["endCursor"]}
     while True:
         variables["first"] = page_size(text, variables, client.budget())
@@ -65,7 +65,7 @@ def read_pages(client: ShopifyClient, family: Family) -> Iterator[AirbyteMessage
         connection = client.query(text, variables)[parent.field]
         for node in connection["nodes"]:
             for member in family.admit(node):
-                for row in _children(client, parent, member.stream, node):
+                for row in _children(client, member.stream, node):
                     family.add_child(member, row, node)
         if not connection["pageInfo"]["hasNextPage"]:
             break

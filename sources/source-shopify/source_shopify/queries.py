@@ -44,7 +44,7 @@ def page_query(parent: Stream, with_parent: bool, children: list[Stream]) -> str
     )
 
 
-def children_query(parent: Stream, child: Stream) -> str:
+def children_query(child: Stream) -> str:
     return (
         "query Children($id: ID!, $first: Int!, $after: String) { "
         f"{child.lookup}(id: $id) {{ {child.field}(first: $first, after: $after) {{ {PAGE_INFO} "
@@ -73,8 +73,6 @@ def bulk_query(parent: Stream, with_parent: bool, children: list[Stream], start:
 BULK_RUN = """mutation Run($query: String!) {
   bulkOperationRunQuery(query: $query) { bulkOperation { id status } userErrors { field message code } }
 }"""
-BULK_CURRENT = """query { currentBulkOperation(type: QUERY) {
-  id status errorCode createdAt completedAt objectCount rootObjectCount fileSize url partialDataUrl query } }"""
-BULK_CANCEL = """mutation Cancel($id: ID!) {
-  bulkOperationCancel(id: $id) { bulkOperation { id status } userErrors { field message } }
-}"""
+BULK_FIELDS = "id status errorCode createdAt completedAt objectCount rootObjectCount fileSize url partialDataUrl query"
+BULK_CURRENT = f"query {{ currentBulkOperation(type: QUERY) {{ {BULK_FIELDS} }} }}"
+BULK_BY_ID = f"query Operation($id: ID!) {{ bulkOperation(id: $id) {{ {BULK_FIELDS} }} }}"

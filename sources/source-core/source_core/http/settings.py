@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -22,7 +22,7 @@ class HttpSettings:
     verify_tls: bool = True
     ca_certificate: str | None = None  # PEM
     client_certificate: str | None = None  # PEM, for mutual TLS
-    client_key: str | None = None  # PEM, secret
+    client_key: str | None = field(default=None, repr=False)  # PEM, secret: in no repr
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> HttpSettings:

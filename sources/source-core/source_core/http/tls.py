@@ -29,10 +29,10 @@ class TlsFiles:
         self.folder: Path | None = None
         self.verify: bool | str = settings.verify_tls
         self.cert: tuple[str, str] | None = None
-        if settings.ca_certificate and settings.verify_tls:
-            self.verify = self._write("ca.pem", settings.ca_certificate, "ca_certificate")
         if bool(settings.client_certificate) != bool(settings.client_key):
             raise config_error("http.client_certificate and http.client_key go together: give both or neither.")
+        if settings.ca_certificate and settings.verify_tls:
+            self.verify = self._write("ca.pem", settings.ca_certificate, "ca_certificate")
         if settings.client_certificate and settings.client_key:
             certificate = self._write("client.pem", settings.client_certificate, "client_certificate")
             key = self._write("client.key", settings.client_key, "client_key")

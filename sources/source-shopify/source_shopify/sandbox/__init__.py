@@ -15,15 +15,15 @@ points refilled at `--restore-rate` per second: the requested cost is taken befo
 `THROTTLED`, nothing runs), the difference to the actual cost (nodes returned) refunded after. Every executed
 response carries `extensions.cost`.
 
-Control (JSON, no token): `POST /_control` with any of `{"faults": [{"kind": K, "count": n, ...}],
-"restore_rate": r, "bucket": b, "available": a}` (`bucket` sets the size and fills it to that size, `available`
-the current level). Kinds: `500`, `502`, `503` (the next n GraphQL requests answer that status), `slow`
-(`seconds`, then answered), `ok` (n requests pass), `bulk_fail` (the next bulk operation writes half its records,
-then ends FAILED / INTERNAL_SERVER_ERROR with `partialDataUrl`), `bulk_expire` (the next completed bulk
-operation's URL answers 403). `GET /_stats`: requests, GraphQL requests, throttled, points requested and spent (of
-executed queries), HTTP statuses, bulk operations started, executed requests per root field, the bucket.
-`POST /_reset`: back to the seed (data, faults, counts, bulk operations; the bucket full with the CLI's size and
-rate).
+Control (JSON, no token): `POST /_control` with any of `{"faults": [{"kind": K, "count": n, ...}], "restore_rate":
+r, "bucket": b, "available": a}` (`bucket` sets the size and fills it to that size, `available` the current level).
+Kinds: `500`, `502`, `503` (the next n GraphQL requests answer that status), `slow` (`seconds`, then answered), `ok`
+(n requests pass), `bulk_fail` (the next bulk operation writes half its records, then ends FAILED /
+INTERNAL_SERVER_ERROR with `partialDataUrl`), `bulk_expire` (the next completed bulk operation's URL answers 403),
+`bulk_shuffle` (the next bulk operation's lines come in a random order, children before their parents too: Shopify
+promises no order). `GET /_stats`: requests, GraphQL requests, throttled, points requested and spent (of executed
+queries), HTTP statuses, bulk operations started, executed requests per root field, the bucket. `POST /_reset`: back
+to the seed (data, faults, counts, bulk operations; the bucket full with the CLI's size and rate).
 """
 
 from source_shopify.sandbox.server import FULL_TOKEN, LIMITED_TOKEN, Options, Sandbox, SandboxServer

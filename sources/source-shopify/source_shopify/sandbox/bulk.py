@@ -8,6 +8,7 @@ per record would be some 50 times slower.
 
 from __future__ import annotations
 
+import random
 import shutil
 import tempfile
 import threading
@@ -177,12 +178,18 @@ class BulkOperations:
         self.operations: dict[int, Operation] = {}
         self.thread: threading.Thread | None = None
         self.started = 0
-        self.fail_next = 0  # faults: the next operations fail / have their file expire
+        self.fail_next = 0  # faults: the next operations fail / have their file expire / their lines shuffled
         self.expire_next = 0
+        self.shuffle_next = 0
 
     def current(self) -> dict[str, Any] | None:
         with self.lock:
             return self.operations[max(self.operations)].graphql() if self.operations else None
+
+    def by_id(self, id_: str) -> dict[str, Any] | None:
+        with self.lock:
+            op = self.operations.get(numeric_id(id_, "BulkOperation") or 0)
+            return op.graphql() if op else None
 
     def file(self, n: int) -> tuple[Path | None, bool]:
         """The result (or partial result) file of operation n and whether its URL has expired."""
@@ -200,7 +207,7 @@ class BulkOperations:
         with self.lock:
             self.operations.clear()
             self.thread = None
-            self.started = self.fail_next = self.expire_next = 0
+            self.started = self.fail_next = self.expire_next = self.shuffle_next = 0
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder.mkdir()
 
@@ -249,12 +256,16 @@ class BulkOperations:
             self.started += 1
             fail = self.fail_next > 0
             self.fail_next -= fail
+            shuffle = self.shuffle_next > 0
+            self.shuffle_next -= shuffle
             if denied:
                 op.status, op.error_code, op.completed_at = "FAILED", "ACCESS_DENIED", now()
             else:
                 op.path = self.folder / f"{op.n}.jsonl"
                 self.thread = threading.Thread(
-                    target=self._run, args=(op, plan, roots, fail, f"{ctx.base_url}/_bulk/{op.n}.jsonl"), daemon=True
+                    target=self._run,
+                    args=(op, plan, roots, fail, shuffle, f"{ctx.base_url}/_bulk/{op.n}.jsonl"),
+                    daemon=True,
                 )
                 self.thread.start()
             return {"bulkOperation": op.graphql(), "userErrors": []}
@@ -301,7 +312,7 @@ class BulkOperations:
         scan = table.scan(args.get("sortKey", "ID"), args.get("reverse", False), search.parse(args.get("query")), None)
         return plan, list(scan)
 
-    def _run(self, op: Operation, plan: Plan, roots: list[Record], fail: bool, url: str) -> None:
+    def _run(self, op: Operation, plan: Plan, roots: list[Record], fail: bool, shuffle: bool, url: str) -> None:
         with self.lock:
             op.status = "RUNNING"
         stop = len(roots) // 2 if fail else len(roots)
@@ -319,6 +330,10 @@ class BulkOperations:
                 count += len(lines)
                 with self.lock:
                     op.object_count, op.root_count = count, op.root_count + len(batch)
+        if shuffle:  # Shopify promises no order of lines: children may come before their parent
+            lines = op.path.read_bytes().splitlines(keepends=True)
+            random.Random(op.n).shuffle(lines)
+            op.path.write_bytes(b"".join(lines))
         with self.lock:
             op.completed_at = now()
             if count:

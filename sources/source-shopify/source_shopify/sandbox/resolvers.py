@@ -251,6 +251,7 @@ def attach(schema: GraphQLSchema) -> GraphQLSchema:
     query.fields["shop"].resolve = lambda _, info: info.context.data.shop
     query.fields["currentAppInstallation"].resolve = _app_installation
     query.fields["currentBulkOperation"].resolve = lambda _, info, **a: info.context.bulk.current()
+    query.fields["bulkOperation"].resolve = lambda _, info, id: info.context.bulk.by_id(id)
     fields = mutation.fields
     fields["orderUpdate"].resolve = _update("orders", "Order", "order", "input", ("note", "tags", "email"))
     customer_fields = ("note", "tags", "email", "firstName", "lastName")

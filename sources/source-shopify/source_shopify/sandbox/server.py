@@ -99,12 +99,10 @@ class Sandbox:
         with self.lock:
             for fault in body.get("faults", []):
                 kind, count = str(fault["kind"]), int(fault.get("count", 1))
-                if kind in ("bulk_fail", "bulk_expire"):
+                if kind in ("bulk_fail", "bulk_expire", "bulk_shuffle"):
                     with self.bulk.lock:
-                        if kind == "bulk_fail":
-                            self.bulk.fail_next += count
-                        else:
-                            self.bulk.expire_next += count
+                        attribute = f"{kind.removeprefix('bulk_')}_next"
+                        setattr(self.bulk, attribute, getattr(self.bulk, attribute) + count)
                 else:
                     self.faults.append({**fault, "kind": kind, "count": count})
             if "restore_rate" in body:
