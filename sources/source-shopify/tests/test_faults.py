@@ -96,3 +96,20 @@ def test_a_crash_mid_read_resumes(shop: Sandbox, connector: Connector, truth: di
             if m["type"] == "RECORD" and m["record"]["stream"] == stream and index < kept.get(stream, -1)
         ]
         assert sorted(before + resumed.ids(stream)) == sorted(truth[stream]), stream
+
+
+def test_another_readers_bulk_operation_is_waited_for_never_cancelled(
+    shop: Sandbox, truth: dict[str, list[str]]
+) -> None:
+    shop.faults({"kind": "bulk_slow", "count": 1, "seconds": 2})
+    started = shop.graphql(
+        "mutation($q: String!) { bulkOperationRunQuery(query: $q) { bulkOperation { id } userErrors { message } } }",
+        {"q": "{ products { edges { node { id } } } }"},
+    )
+    other = started["bulkOperationRunQuery"]["bulkOperation"]["id"]
+    run = read(config(shop, bulk_mode="always"), catalog(*ORDERS))
+    assert run.exit_code == 0, run.describe()
+    assert sorted(run.ids("orders")) == sorted(truth["orders"])
+    status = shop.graphql("query($id: ID!) { bulkOperation(id: $id) { status } }", {"id": other})["bulkOperation"]
+    assert status == {"status": "COMPLETED"}
+    assert shop.stats()["bulk_operations"] == 2

@@ -59,6 +59,11 @@ def test_parent_and_child_states_are_their_own(shop: Sandbox) -> None:
     """A child's STATE sits under its own name and never runs ahead of its parent's; reading the parent alone first
     leaves the child to start from the beginning (Airbyte's sub-stream state collision)."""
     cfg = config(shop)
+    fresh = read(cfg, catalog(*ORDERS))
+    cursors: dict[str, str] = {}
+    for state in fresh.states:  # at every STATE, the child's cursor is at most its parent's
+        cursors[state["stream"]["stream_descriptor"]["name"]] = state["stream"]["stream_state"]["cursor"]
+        assert cursors.get("order_line_items", "") <= cursors.get("orders", ""), cursors
     alone = read(cfg, catalog("orders"))
     both = read(cfg, catalog(*ORDERS), alone.latest_states())
     assert both.exit_code == 0, both.describe()

@@ -64,6 +64,7 @@ class Operation:
     partial_url: str | None = None
     path: Path | None = None
     expired: bool = False
+    hold_seconds: float = 0.0  # a `bulk_slow` fault: stays RUNNING at least this long
     cancel: threading.Event = field(default_factory=threading.Event)
 
     def graphql(self) -> dict[str, Any]:
@@ -181,6 +182,7 @@ class BulkOperations:
         self.fail_next = 0  # faults: the next operations fail / have their file expire / their lines shuffled
         self.expire_next = 0
         self.shuffle_next = 0
+        self.slow_next: list[float] = []  # seconds the next operations stay RUNNING
 
     def current(self) -> dict[str, Any] | None:
         with self.lock:
@@ -208,6 +210,7 @@ class BulkOperations:
             self.operations.clear()
             self.thread = None
             self.started = self.fail_next = self.expire_next = self.shuffle_next = 0
+            self.slow_next.clear()
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder.mkdir()
 
@@ -252,6 +255,7 @@ class BulkOperations:
         with self.lock:
             self._drop_old_files()
             op = Operation(n=max(self.operations, default=0) + 1, query=query, created_at=now())
+            op.hold_seconds = self.slow_next.pop(0) if self.slow_next else 0.0
             self.operations[op.n] = op
             self.started += 1
             fail = self.fail_next > 0
@@ -330,6 +334,7 @@ class BulkOperations:
                 count += len(lines)
                 with self.lock:
                     op.object_count, op.root_count = count, op.root_count + len(batch)
+        op.cancel.wait(op.hold_seconds)
         if shuffle:  # Shopify promises no order of lines: children may come before their parent
             lines = op.path.read_bytes().splitlines(keepends=True)
             random.Random(op.n).shuffle(lines)

@@ -99,7 +99,10 @@ class Sandbox:
         with self.lock:
             for fault in body.get("faults", []):
                 kind, count = str(fault["kind"]), int(fault.get("count", 1))
-                if kind in ("bulk_fail", "bulk_expire", "bulk_shuffle"):
+                if kind == "bulk_slow":
+                    with self.bulk.lock:
+                        self.bulk.slow_next += [float(fault.get("seconds", 1.0))] * count
+                elif kind in ("bulk_fail", "bulk_expire", "bulk_shuffle"):
                     with self.bulk.lock:
                         attribute = f"{kind.removeprefix('bulk_')}_next"
                         setattr(self.bulk, attribute, getattr(self.bulk, attribute) + count)
