@@ -33,7 +33,7 @@ from pathlib import Path
 
 import yaml
 
-from source_core.testing import free_port
+from source_core.testing import free_port, start_server, stop_server
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
@@ -66,19 +66,8 @@ class Sandbox:
     def __init__(self, records: int):
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        self.process = subprocess.Popen(
-            [str(BIN / "python"), "-m", "source_rest_api.sandbox", "--port", str(port), "--records", str(records)],
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                self.stats()
-                return
-            except OSError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise SystemExit(f"the API sandbox did not start at {self.url}") from None
-                time.sleep(0.2)
+        argv = [str(BIN / "python"), "-m", "source_rest_api.sandbox", "--port", str(port), "--records", str(records)]
+        self.process = start_server(argv, f"{self.url}/_stats", "the API sandbox", timeout=60)
 
     def post(self, path: str, payload: dict) -> None:
         request = urllib.request.Request(self.url + path, data=json.dumps(payload).encode())
@@ -89,8 +78,7 @@ class Sandbox:
             return json.loads(response.read())
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
+        stop_server(self.process)
 
 
 def venv(folder: Path, packages: list[str], script: str) -> Path:

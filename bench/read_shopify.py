@@ -27,7 +27,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from source_core.testing import free_port
+from source_core.testing import free_port, start_server, stop_server
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
@@ -46,24 +46,14 @@ class Sandbox:
         self.url = f"http://127.0.0.1:{port}"
         argv = [str(BIN / "python"), "-m", "source_shopify.sandbox", "--port", str(port), "--orders", str(orders),
                 "--bucket", str(BUCKET), "--restore-rate", str(RESTORE)]  # fmt: skip
-        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                self.stats()
-                return
-            except OSError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise SystemExit(f"the Shopify sandbox did not start at {self.url}") from None
-                time.sleep(0.2)
+        self.process = start_server(argv, f"{self.url}/_stats", "the Shopify sandbox", timeout=120)
 
     def stats(self) -> dict:
         with urllib.request.urlopen(self.url + "/_stats", timeout=10) as response:
             return json.loads(response.read())
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
+        stop_server(self.process)
 
 
 def files(folder: Path, server: Sandbox, bulk_mode: str) -> list[str]:
