@@ -1,7 +1,8 @@
 """Per-stream bracketing of a read, as airbyte-cdk's AbstractSource does it.
 
-Each stream gets STARTED, RUNNING (with its first records) and COMPLETE, or INCOMPLETE plus a TRACE ERROR
-when it fails; the other streams still run, and the read then ends with an error naming the failed streams.
+A read goes unit by unit: a unit is one stream, or streams read in one pass (a Shopify parent and its children).
+Each of its streams gets STARTED, RUNNING (with its first records) and COMPLETE, or INCOMPLETE plus a TRACE ERROR
+when the unit fails; the other units still run, and the read then ends with an error naming the failed streams.
 """
 
 from __future__ import annotations
@@ -21,30 +22,33 @@ T = TypeVar("T")
 
 def read_streams(
     logger: logging.Logger,
-    streams: Iterable[T],
-    descriptor: Callable[[T], StreamDescriptor],
+    units: Iterable[T],
+    descriptors: Callable[[T], list[StreamDescriptor]],
     read_one: Callable[[T], Iterator[AirbyteMessage | Records]],
 ) -> Iterator[AirbyteMessage | Records]:
     failed: list[tuple[str, AirbyteTracedException]] = []
-    for stream in streams:
-        desc = descriptor(stream)
-        yield status_message(desc, AirbyteStreamStatus.STARTED)
-        running = False
+    for unit in units:
+        by_name = {d.name: d for d in descriptors(unit)}  # a unit's streams have distinct names
+        for desc in by_name.values():
+            yield status_message(desc, AirbyteStreamStatus.STARTED)
+        running: set[str] = set()
         try:
-            for message in read_one(stream):
-                if not running and isinstance(message, Records):
-                    running = True
-                    yield status_message(desc, AirbyteStreamStatus.RUNNING)
+            for message in read_one(unit):
+                if isinstance(message, Records) and message.encoder.stream not in running:
+                    running.add(message.encoder.stream)
+                    yield status_message(by_name[message.encoder.stream], AirbyteStreamStatus.RUNNING)
                 yield message
-        except Exception as exc:  # noqa: BLE001 - every failure becomes this stream's TRACE
+        except Exception as exc:  # noqa: BLE001 - every failure becomes its streams' TRACE
             traced = exc if isinstance(exc, AirbyteTracedException) else AirbyteTracedException.from_exception(exc)
-            traced.stream_descriptor = desc
-            logger.error(f"{desc.namespace}.{desc.name} failed: {traced.message}")
-            yield status_message(desc, AirbyteStreamStatus.INCOMPLETE)
-            yield traced.as_sanitized_airbyte_message(stream_descriptor=desc)
-            failed.append((f"{desc.namespace}.{desc.name}", traced))
+            for desc in by_name.values():
+                label = f"{desc.namespace}.{desc.name}"
+                logger.error(f"{label} failed: {traced.message}")
+                yield status_message(desc, AirbyteStreamStatus.INCOMPLETE)
+                yield traced.as_sanitized_airbyte_message(stream_descriptor=desc)
+                failed.append((label, traced))
             continue
-        yield status_message(desc, AirbyteStreamStatus.COMPLETE)
+        for desc in by_name.values():
+            yield status_message(desc, AirbyteStreamStatus.COMPLETE)
     if failed:
         kinds = {exc.failure_type for _, exc in failed}
         raise AirbyteTracedException(

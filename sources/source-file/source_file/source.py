@@ -136,7 +136,7 @@ class SourceFile(BatchSource):
         yield from read_streams(
             logger,
             catalog.streams,
-            lambda c: StreamDescriptor(name=c.stream.name, namespace=c.stream.namespace),
+            lambda c: [StreamDescriptor(name=c.stream.name, namespace=c.stream.namespace)],
             read_one,
         )
 

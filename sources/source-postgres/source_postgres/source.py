@@ -156,6 +156,6 @@ class SourcePostgres(BatchSource):
         yield from read_streams(
             logger,
             plans,
-            lambda plan: StreamDescriptor(name=plan.relation.name, namespace=plan.relation.schema),
+            lambda plan: [StreamDescriptor(name=plan.relation.name, namespace=plan.relation.schema)],
             read_one,
         )

@@ -131,7 +131,7 @@ class SourceRestApi(BatchSource):
 
         figures = fetcher.client.figures
         try:
-            yield from read_streams(logger, plans, lambda plan: StreamDescriptor(name=plan[0].name), read_one)
+            yield from read_streams(logger, plans, lambda plan: [StreamDescriptor(name=plan[0].name)], read_one)
         except Exception:
             yield figures.log_message()  # also after a failed read: what the API did is the first thing to look at
             raise

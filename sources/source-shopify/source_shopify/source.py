@@ -25,11 +25,11 @@ from source_core.checkpoint import stream_states
 from source_core.config import config_error
 from source_core.http import HttpClient
 from source_core.launch import BatchSource, Records
+from source_core.lifecycle import read_streams
 from source_shopify.bulk import read_bulk
 from source_shopify.client import ShopifyClient
 from source_shopify.config import ShopifyConfig
 from source_shopify.family import Family, Member, start_value
-from source_shopify.lifecycle import read_families
 from source_shopify.paginated import read_pages, read_single
 from source_shopify.queries import SCOPES_QUERY
 from source_shopify.spec import SPEC
@@ -161,7 +161,7 @@ class SourceShopify(BatchSource):
             return read_bulk(client, family, logger) if bulk else read_pages(client, family)
 
         try:
-            yield from read_families(logger, families, read_one)
+            yield from read_streams(logger, families, lambda family: family.descriptors, read_one)
         except Exception:
             yield from self._figures(client)  # also after a failed read: what the API did is the first thing to see
             raise
