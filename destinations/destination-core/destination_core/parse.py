@@ -1,15 +1,18 @@
 """stdin messages -> typed Arrow tables per stream, parsed in bulk by an in-memory DuckDB.
 
-A chunk of stdin (many thousand lines) is handed to DuckDB as one Arrow string column; one `json_transform`
-pass splits every line into its envelope and its record fields (as text), then per stream each field is cast
-to its column type with `TRY_CAST`. A value that does not cast is nulled and named in `_airbyte_meta.changes`.
-Only the few non-RECORD lines (STATE, TRACE, LOG) are parsed in Python.
+A chunk of stdin (many thousand lines) is split into every line's envelope and its record fields (as text) in
+one pass, then per stream each field is cast to its column type with `TRY_CAST`. A value that does not cast is
+nulled and named in `_airbyte_meta.changes`. Only the few non-RECORD lines (STATE, TRACE, LOG) are parsed in
+Python. The pass is DuckDB's own JSON reader over the chunk spooled to a file, which parses in parallel straight
+into Arrow; a chunk it does not read cleanly (blank or broken lines, a line that is no message object) goes the
+careful way instead: `json_transform` of the lines as an Arrow string column, skipping what is not JSON.
 """
 
 from __future__ import annotations
 
 import logging
 import select
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -73,6 +76,8 @@ class MessageParser:
             c.kind is Kind.NUMBER for stream in streams.values() for c in stream.columns
         )
         self.db = duckdb.connect()
+        # DuckDB's default, said out loud: the JSON reader's rows come in line order, which is how each gets its line
+        self.db.execute("SET preserve_insertion_order = true")
         fields: dict[str, str] = {}
         for stream in streams.values():
             for column in stream.columns:
@@ -81,18 +86,19 @@ class MessageParser:
                 else:
                     fields[column.name] = "VARCHAR"
         self.field_types = fields
-        self.envelope = orjson.dumps(
-            {
-                "type": "VARCHAR",
-                "record": {
-                    "stream": "VARCHAR",
-                    "namespace": "VARCHAR",
-                    "emitted_at": "DOUBLE",
-                    "data": fields or "JSON",
-                    "meta": "JSON",
-                },
-            }
-        ).decode()
+        structure = {
+            "type": "VARCHAR",
+            "record": {
+                "stream": "VARCHAR",
+                "namespace": "VARCHAR",
+                "emitted_at": "DOUBLE",
+                "data": fields or "JSON",
+                "meta": "JSON",
+            },
+        }
+        self.envelope = orjson.dumps(structure).decode()  # for json_transform
+        self.columns = {name: _type_text(kind) for name, kind in structure.items()}  # for read_json
+        self.spool = tempfile.NamedTemporaryFile(prefix="airbyte-chunk-", suffix=".jsonl")  # noqa: SIM115 - kept
         self.queries = {key: self._typed_query(stream) for key, stream in streams.items()}
         self.line = 0  # stdin lines read so far
         self.chunk_lines = 0
@@ -181,14 +187,44 @@ class MessageParser:
         self.line += count
         self.chunk_lines = count
         self.db.register("lines", batch)
+        read = False
         try:
-            self._envelopes(batch)
+            read = self._read_envelopes(data, numbers, step)
+            if not read:
+                self._envelopes(batch)
             return self._split()
         finally:
             self.db.unregister("lines")
+            if read:
+                self.db.unregister("env")
+            else:
+                self.db.execute("DROP TABLE IF EXISTS env")
+
+    def _read_envelopes(self, data: memoryview | bytes, numbers: pa.Array, step: int) -> bool:
+        """Parse every line's envelope into the view `env` with DuckDB's JSON reader, if the chunk reads cleanly:
+        one row per line, every line an object, every RECORD with its data (else say no, and nothing is done)."""
+        self.spool.seek(0)
+        self.spool.write(data)
+        self.spool.truncate()  # what is left of a longer chunk before
+        self.spool.flush()
+        read = (
+            "SELECT {'type': type, 'record': record} AS m, type IS DISTINCT FROM 'RECORD' OR record.data IS NOT NULL "
+            "AS has_data "
+            "FROM read_json($path, format = 'newline_delimited', columns = $columns)"
+        )
+        try:
+            env = self.db.sql(read, params={"path": self.spool.name, "columns": self.columns}).to_arrow_table(step)
+        except duckdb.Error:
+            return False
+        if env.num_rows != len(numbers):  # blank lines: the reader skips them, so rows no longer match lines
+            return False
+        if not pc.all(env.column("has_data")).as_py():
+            return False  # a RECORD without data: told apart from `"data": {}` by the careful way only
+        self.db.register("env", env.append_column("i", pa.chunked_array([numbers])))
+        return True
 
     def _envelopes(self, batch: pa.Table) -> None:
-        """Parse every line's envelope into the temp table `env`; lines that are not JSON are logged and skipped."""
+        """The careful way to `env`, a temp table: lines that are not JSON are logged and skipped."""
         transform = (  # a RECORD without data parses as one whose fields are all null: has_data tells them apart
             "CREATE OR REPLACE TEMP TABLE env AS SELECT i, json_transform(line, ?) AS m, "
             "contains(line, '\"data\"') AS has_data FROM lines"
@@ -327,6 +363,14 @@ class MessageParser:
     @staticmethod
     def _malformed(number: int, why: str) -> AirbyteTracedException:
         return input_error(f"stdin line {number + 1} is not a valid Airbyte message: {why}.")
+
+
+def _type_text(structure: str | dict[str, Any]) -> str:
+    """A json_transform structure as a DuckDB type, e.g. STRUCT("a b" VARCHAR); field names quoted as identifiers."""
+    if isinstance(structure, str):
+        return structure
+    fields = ", ".join(f'"{name.replace(chr(34), chr(34) * 2)}" {_type_text(kind)}' for name, kind in structure.items())
+    return f"STRUCT({fields})"
 
 
 def read_lines(stream: BinaryIO, size: int, max_wait: float = 1.0) -> Iterator[memoryview]:

@@ -25,6 +25,19 @@ from source_core.testing import Run, lines, parse_output
 from source_core.testing.postgres import DEFAULT_DSN, connection_config, fresh_schema, postgres_dsn
 
 DSN = os.environ.get("DESTINATION_POSTGRES_TEST_DSN", DEFAULT_DSN)
+EVERY_KIND = {  # a JSON schema property of every column kind the destinations type
+    "i": {"type": "integer"},
+    "n": {"type": "number"},
+    "b": {"type": "boolean"},
+    "d": {"type": "string", "format": "date"},
+    "tz": {"type": "string", "format": "date-time"},
+    "ts": {"type": "string", "format": "date-time", "airbyte_type": "timestamp_without_timezone"},
+    "t": {"type": "string", "format": "time", "airbyte_type": "time_without_timezone"},
+    "ttz": {"type": "string", "format": "time", "airbyte_type": "time_with_timezone"},
+    "s": {"type": ["null", "string"]},
+    "o": {"type": "object"},
+    "a": {"type": "array"},
+}
 CLI = {
     "postgres": [sys.executable, "-c", "from destination_postgres.run import run; run()"],
     "duckdb": [sys.executable, "-c", "from destination_duckdb.run import run; run()"],

@@ -11,7 +11,7 @@ import pytest
 
 from source_core.testing import EMITTED_AT, catalog, record, state, status, stream_entry
 
-from .conftest import Destination
+from .conftest import EVERY_KIND, Destination
 
 PROPS = {"id": {"type": "integer"}, "name": {"type": "string"}, "updated": {"type": "integer"}}
 
@@ -31,20 +31,7 @@ def by_id(rows: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
 
 
 def test_typed_columns_and_values(dest: Destination) -> None:
-    props = {
-        "i": {"type": "integer"},
-        "n": {"type": "number"},
-        "b": {"type": "boolean"},
-        "d": {"type": "string", "format": "date"},
-        "tz": {"type": "string", "format": "date-time"},
-        "ts": {"type": "string", "format": "date-time", "airbyte_type": "timestamp_without_timezone"},
-        "t": {"type": "string", "format": "time", "airbyte_type": "time_without_timezone"},
-        "ttz": {"type": "string", "format": "time", "airbyte_type": "time_with_timezone"},
-        "s": {"type": ["null", "string"]},
-        "o": {"type": "object"},
-        "a": {"type": "array"},
-        "u": {},
-    }
+    props = {**EVERY_KIND, "u": {}}
     data = {
         "i": 9223372036854775807,
         "n": 12.5,

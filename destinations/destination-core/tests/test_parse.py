@@ -1,0 +1,114 @@
+"""The parser's two ways to a chunk's envelopes give the same tables: DuckDB's JSON reader and the careful way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from destination_core.parse import SEQ, Chunk, MessageParser
+from destination_core.streams import RAW_ID, read_catalog, target_streams
+from source_core.testing import catalog, lines, record, state, status, stream_entry
+
+from .conftest import EVERY_KIND
+
+KINDS = {**EVERY_KIND, 'odd "name", ☃': {"type": "array"}}
+GOOD = {
+    "i": 9223372036854775807, "n": 12345678901234567.891, "b": True, "d": "2024-02-29",
+    "tz": "2024-03-01T12:30:00.123456+02:00", "ts": "2024-03-01T12:30:00", "t": "23:59:59.5", "ttz": "08:15:00+05:30",
+    "s": 'a "quoted", multi\nline ☃', "o": {"k": [1, 12345678901234567890, {"x": None}]}, "a": [1.5],
+    'odd "name", ☃': [1, "two"],
+}  # fmt: skip
+BAD = {"i": 1.5, "n": "x", "b": "maybe", "d": "2024-13-45", "tz": 3, "ts": True, "t": "25:00", "ttz": [], "s": {"a": 1}}
+LOOSE = {"i": "12", "n": "1e3", "b": "false", "d": "2024-01-02", "o": [], 'odd "name", ☃': {}}
+
+
+class Observed(MessageParser):
+    """A parser that remembers whether DuckDB's JSON reader took each chunk."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.read: list[bool] = []
+
+    def _read_envelopes(self, *args: Any) -> bool:
+        self.read.append(super()._read_envelopes(*args))
+        return self.read[-1]
+
+
+def parser(exact_numbers: bool) -> Observed:
+    raw = catalog(
+        stream_entry("wide", KINDS),
+        stream_entry("other", {"id": {"type": "integer"}, "i": {"type": "string"}}, namespace="ns"),
+    )
+    return Observed(target_streams(read_catalog(raw), str.lower, lambda ns: ns or "main"), exact_numbers)
+
+
+def messages() -> list[dict[str, Any]]:
+    source_change = {"field": "s", "change": "TRUNCATED", "reason": "SOURCE_FIELD_SIZE_LIMITATION"}
+    return [
+        status("wide", "STARTED"),
+        record("wide", GOOD),
+        record("other", {"id": 1, "i": 42}, namespace="ns"),
+        record("wide", BAD),
+        state("wide", 1),
+        {"type": "LOG", "log": {"level": "INFO", "message": "halfway"}},
+        record("wide", LOOSE, meta={"changes": [source_change]}),
+        record("wide", {}),
+        record("other", {"id": 2, "i": None, "extra": "ignored"}, namespace="ns"),
+        state("other", 2, namespace="ns"),
+        record("wide", {"i": 7}),
+    ]
+
+
+def comparable(chunk: Chunk) -> tuple[Any, ...]:
+    def rows(part: list[tuple[Any, pa.Table]]) -> list[tuple[str, list[dict[str, Any]]]]:
+        """Each stream's rows in line order (a table's row order is no contract: the exact-numbers join shuffles)."""
+        return [(stream.name, table.drop_columns([RAW_ID]).sort_by(SEQ).to_pylist()) for stream, table in part]
+
+    return rows(chunk.before), chunk.controls, chunk.counts, rows(chunk.after)
+
+
+@pytest.mark.parametrize("exact_numbers", [False, True])
+def test_json_reader_and_careful_way_give_the_same_chunk(exact_numbers: bool) -> None:
+    data = lines(messages())
+    fast, careful = parser(exact_numbers), parser(exact_numbers)
+    read = comparable(fast.parse(data))
+    parsed = comparable(careful.parse(data + b"\n"))  # a blank line: the JSON reader would lose count
+    assert (fast.read, careful.read) == ([True], [False])
+    assert read == parsed
+    before, controls, counts, after = read
+    assert [m["type"] for m in controls] == ["TRACE", "STATE", "LOG", "STATE"]
+    assert [sum(c.values()) for c in counts] == [0, 3, 0, 3, 1]
+    wide = [row for name, rows in before if name == "wide" for row in rows]
+    assert len(wide) == 4 and wide[0]["i"] == GOOD["i"] and wide[0]["d"] is not None
+    assert all(wide[1][k] is None for k in ("i", "n", "b", "d", "tz", "ts", "t", "ttz"))
+    assert wide[1]["s"] == '{"a":1}' and wide[2]["i"] == 12 and wide[2]["b"] is False
+    assert [row["i"] for name, rows in after for row in rows] == [7]
+
+
+def test_chunks_the_json_reader_does_not_take_go_the_careful_way() -> None:
+    not_json = parser(False)
+    chunk = not_json.parse(lines(messages()[:3]) + b"not json\n")  # skipped, with a warning
+    assert not_json.read == [False]
+    assert [table.num_rows for _, table in chunk.after] == [1, 1]
+    no_data = parser(False)
+    with pytest.raises(AirbyteTracedException, match=r"needs record\.stream, record\.emitted_at and record\.data"):
+        no_data.parse(lines([{"type": "RECORD", "record": {"stream": "wide", "emitted_at": 1}}]))
+    assert no_data.read == [False]
+
+
+def test_json_reader_keeps_every_row_on_its_line_in_a_large_chunk() -> None:
+    """DuckDB reads a large file in parallel parts: rows must still come back in line order, each with its line."""
+    count, half = 400_000, 250_001
+    body = [record("other", {"id": n, "i": f"row {n}"}, namespace="ns") for n in range(count)]
+    data = lines([*body[:half], state("other", half, namespace="ns"), *body[half:]])
+    observed = parser(False)
+    chunk = observed.parse(data)
+    assert observed.read == [True]
+    [(_, before)], [(_, after)] = chunk.before, chunk.after
+    rows = pa.concat_tables([before, after]).sort_by(SEQ)
+    assert rows.column("id").to_pylist() == list(range(count))  # every record once, each with its own line:
+    assert rows.column(SEQ).to_pylist() == [n if n < half else n + 1 for n in range(count)]  # the STATE is `half`
+    assert [sum(c.values()) for c in chunk.counts] == [half, count - half]
