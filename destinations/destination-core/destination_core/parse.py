@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import duckdb
 import numpy as np
@@ -98,7 +98,7 @@ class MessageParser:
         }
         self.envelope = orjson.dumps(structure).decode()  # for json_transform
         self.columns = {name: _type_text(kind) for name, kind in structure.items()}  # for read_json
-        self.spool = tempfile.NamedTemporaryFile(prefix="airbyte-chunk-", suffix=".jsonl")  # noqa: SIM115 - kept
+        self.spool = _spool_file()
         self.queries = {key: self._typed_query(stream) for key, stream in streams.items()}
         self.line = 0  # stdin lines read so far
         self.chunk_lines = 0
@@ -203,6 +203,8 @@ class MessageParser:
     def _read_envelopes(self, data: memoryview | bytes, numbers: pa.Array, step: int) -> bool:
         """Parse every line's envelope into the view `env` with DuckDB's JSON reader, if the chunk reads cleanly:
         one row per line, every line an object, every RECORD with its data (else say no, and nothing is done)."""
+        if self.spool is None:
+            return False
         self.spool.seek(0)
         self.spool.write(data)
         self.spool.truncate()  # what is left of a longer chunk before
@@ -363,6 +365,14 @@ class MessageParser:
     @staticmethod
     def _malformed(number: int, why: str) -> AirbyteTracedException:
         return input_error(f"stdin line {number + 1} is not a valid Airbyte message: {why}.")
+
+
+def _spool_file() -> IO[bytes] | None:
+    """The file each chunk is written to for DuckDB's JSON reader; None where no temporary folder is writable."""
+    try:
+        return tempfile.NamedTemporaryFile(prefix="airbyte-chunk-", suffix=".jsonl")
+    except OSError:
+        return None
 
 
 def _type_text(structure: str | dict[str, Any]) -> str:
