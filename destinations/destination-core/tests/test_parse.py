@@ -63,9 +63,11 @@ def messages() -> list[dict[str, Any]]:
 
 
 def comparable(chunk: Chunk) -> tuple[Any, ...]:
-    def rows(part: list[tuple[Any, pa.Table]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    def rows(part: list[tuple[Any, pa.Table]]) -> list[tuple[str, pa.Schema, list[dict[str, Any]]]]:
         """Each stream's rows in line order (a table's row order is no contract: the exact-numbers join shuffles)."""
-        return [(stream.name, table.drop_columns([RAW_ID]).sort_by(SEQ).to_pylist()) for stream, table in part]
+        return [
+            (stream.name, table.schema, table.drop_columns([RAW_ID]).sort_by(SEQ).to_pylist()) for stream, table in part
+        ]
 
     return rows(chunk.before), chunk.controls, chunk.counts, rows(chunk.after)
 
@@ -81,11 +83,11 @@ def test_json_reader_and_careful_way_give_the_same_chunk(exact_numbers: bool) ->
     before, controls, counts, after = read
     assert [m["type"] for m in controls] == ["TRACE", "STATE", "LOG", "STATE"]
     assert [sum(c.values()) for c in counts] == [0, 3, 0, 3, 1]
-    wide = [row for name, rows in before if name == "wide" for row in rows]
+    wide = [row for name, _, rows in before if name == "wide" for row in rows]
     assert len(wide) == 4 and wide[0]["i"] == GOOD["i"] and wide[0]["d"] is not None
     assert all(wide[1][k] is None for k in ("i", "n", "b", "d", "tz", "ts", "t", "ttz"))
     assert wide[1]["s"] == '{"a":1}' and wide[2]["i"] == 12 and wide[2]["b"] is False
-    assert [row["i"] for name, rows in after for row in rows] == [7]
+    assert [row["i"] for _, _, rows in after for row in rows] == [7]
 
 
 def test_chunks_the_json_reader_does_not_take_go_the_careful_way() -> None:
