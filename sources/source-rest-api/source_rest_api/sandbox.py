@@ -36,11 +36,12 @@ import time
 from collections import Counter, deque
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import orjson
+
+from source_core.sandbox_http import SandboxHandler, SandboxHTTPServer, pending_faults, take_fault
 
 BEARER_TOKEN = "sandbox-bearer-token"
 BASIC_USER, BASIC_PASSWORD = "sandbox-user", "sandbox-password"
@@ -119,12 +120,7 @@ class Sandbox:
     def next_fault(self) -> dict[str, Any] | None:
         with self.lock:
             self.requests += 1
-            while self.faults and self.faults[0]["count"] <= 0:
-                self.faults.popleft()
-            if not self.faults:
-                return None
-            self.faults[0]["count"] -= 1
-            return dict(self.faults[0])
+            return take_fault(self.faults)
 
     def stats(self) -> dict[str, Any]:
         with self.lock:
@@ -133,37 +129,12 @@ class Sandbox:
                 "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
                 "throttled": len(self.throttled_at),
                 "throttled_after_seconds": [round(t - self.started, 3) for t in self.throttled_at],
-                "pending_faults": [f for f in self.faults if f["count"] > 0],
+                "pending_faults": pending_faults(self.faults),
             }
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, so a client's connection pool is exercised
-    disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms delayed-ACK stall
+class Handler(SandboxHandler):
     server: SandboxServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    # -- plumbing
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None, counted: bool = True) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
-        sandbox = self.server.sandbox
-        with sandbox.lock:
-            if counted and self.generation == sandbox.generation:
-                sandbox.statuses[status] += 1
-
-    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None, counted: bool = True) -> None:
-        self._send(status, orjson.dumps(payload), headers, counted)
-
-    def _body(self) -> bytes:
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def _reset_connection(self) -> None:
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -173,7 +144,6 @@ class Handler(BaseHTTPRequestHandler):
     # -- routes
     def do_POST(self) -> None:
         sandbox = self.server.sandbox
-        self.generation = sandbox.generation
         path = urlsplit(self.path).path
         if path == "/_control":
             control = orjson.loads(self._body() or b"{}")
@@ -210,7 +180,6 @@ class Handler(BaseHTTPRequestHandler):
         self._json(200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600})
 
     def do_GET(self) -> None:
-        self.generation = self.server.sandbox.generation
         url = urlsplit(self.path)
         if url.path == "/_stats":
             self._json(200, self.server.sandbox.stats(), counted=False)
@@ -338,12 +307,11 @@ class Handler(BaseHTTPRequestHandler):
                 self._json(200, chunk, {**headers, **({"Link": f'<{next_url}>; rel="next"'} if next_url else {})})
 
 
-class SandboxServer(ThreadingHTTPServer):
-    daemon_threads = True
+class SandboxServer(SandboxHTTPServer):
+    sandbox: Sandbox
 
     def __init__(self, address: tuple[str, int], sandbox: Sandbox):
-        super().__init__(address, Handler)
-        self.sandbox = sandbox
+        super().__init__(address, Handler, sandbox)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,7 +9,6 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +26,7 @@ from graphql import (
 )
 from graphql.execution.values import get_variable_values
 
+from source_core.sandbox_http import SandboxHandler, SandboxHTTPServer, pending_faults, take_fault
 from source_shopify.sandbox.bulk import BulkOperations
 from source_shopify.sandbox.cost import MAX_COST, MUTATION_COST, Bucket, Coster
 from source_shopify.sandbox.data import Dataset, generate
@@ -75,6 +75,7 @@ class Sandbox:
         self.bulk = BulkOperations(self.schema)
         self.lock = threading.Lock()
         self.data_lock = threading.Lock()
+        self.generation = 0  # counts resets: a response to a request from before the last reset is not counted
         self.reset()
 
     def reset(self) -> None:
@@ -94,6 +95,7 @@ class Sandbox:
             self.statuses: Counter[int] = Counter()
             self.by_root_field: Counter[str] = Counter()
             self.points = {"requested": 0, "spent": 0}
+            self.generation += 1
 
     def control(self, body: dict[str, Any]) -> None:
         with self.lock:
@@ -119,12 +121,7 @@ class Sandbox:
 
     def next_fault(self) -> dict[str, Any] | None:
         with self.lock:
-            while self.faults and self.faults[0]["count"] <= 0:
-                self.faults.popleft()
-            if not self.faults:
-                return None
-            self.faults[0]["count"] -= 1
-            return dict(self.faults[0])
+            return take_fault(self.faults)
 
     def stats(self) -> dict[str, Any]:
         with self.lock:
@@ -139,7 +136,7 @@ class Sandbox:
                 "bulk_operations": self.bulk.started,
                 "by_root_field": dict(sorted(self.by_root_field.items())),
                 "bucket": self.bucket.status(),
-                "pending_faults": [f for f in self.faults if f["count"] > 0],
+                "pending_faults": pending_faults(self.faults),
             }
 
     def graphql(self, request: Any, scopes: frozenset[str], base_url: str) -> dict[str, Any]:
@@ -228,38 +225,9 @@ def _formatted(error: GraphQLError) -> dict[str, Any]:
     return error.formatted
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, so a client's connection pool is exercised
-    disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms delayed-ACK stall
+class Handler(SandboxHandler):
+    content_type = "application/json; charset=utf-8"
     server: SandboxServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _send(
-        self,
-        status: int,
-        body: bytes,
-        headers: dict[str, str] | None = None,
-        counted: bool = True,
-        content_type: str = "application/json; charset=utf-8",
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
-        if counted:
-            with self.server.sandbox.lock:
-                self.server.sandbox.statuses[status] += 1
-
-    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None, counted: bool = True) -> None:
-        self._send(status, orjson.dumps(payload), headers, counted)
-
-    def _body(self) -> bytes:
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def _count_request(self) -> None:
         with self.server.sandbox.lock:
@@ -335,13 +303,11 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(file.stat().st_size))
             self.end_headers()
             shutil.copyfileobj(source, self.wfile, 1 << 20)
-        with sandbox.lock:
-            sandbox.statuses[200] += 1
+        self._count(200)
 
 
-class SandboxServer(ThreadingHTTPServer):
-    daemon_threads = True
+class SandboxServer(SandboxHTTPServer):
+    sandbox: Sandbox
 
     def __init__(self, sandbox: Sandbox):
-        super().__init__((sandbox.options.host, sandbox.options.port), Handler)
-        self.sandbox = sandbox
+        super().__init__((sandbox.options.host, sandbox.options.port), Handler, sandbox)
