@@ -4,7 +4,8 @@ For a table of N rows (default 1,000,000; the ten mixed-type columns of bench/re
   ADBC direct     adbc_driver_postgresql fetch_arrow_table() of SELECT *     the ceiling: the fastest fetch into Arrow
   JSON path       source-postgres as a command, RECORD lines parsed by the bridge into typed DataChunks
   fast path       source-postgres in-process, its Arrow batches typed into DataChunks without JSON
-Each is run --repeat times (default 2) and the best run is kept; spec and discover are done before timing.
+Each is run --repeat times (default 2), in rounds that run every reader once, and the best run is kept; spec and
+discover are done before timing.
 Targets (printed as PASS/MISS): JSON path >= 25% of the ceiling's rows/s, fast path >= 60%.
 
 Usage: python bench/bridge_read.py [--dsn DSN] [--rows N] [--repeat R]
@@ -42,15 +43,18 @@ def bridge_read(connector: AirbyteConnector, config: dict, catalog: dict) -> int
     return sum(part.chunk.arrow_table.num_rows for part in connector.read(config, catalog=catalog))
 
 
-def best(name: str, work: Callable[[], int], repeat: int, rows: int) -> tuple[str, float]:
-    times = []
+def interleaved(work: dict[str, Callable[[], int]], repeat: int, rows: int) -> list[tuple[str, float]]:
+    """Each reader's best time of `repeat`, taken in rounds (every reader once per round), so that a machine that
+    speeds up or slows down during the benchmark weighs on every reader alike."""
+    times: dict[str, list[float]] = {name: [] for name in work}
     for _ in range(repeat):
-        started = time.perf_counter()
-        got = work()
-        times.append(time.perf_counter() - started)
-        if got != rows:
-            raise SystemExit(f"{name} read {got:,} rows, not {rows:,}")
-    return name, min(times)
+        for name, read in work.items():
+            started = time.perf_counter()
+            got = read()
+            times[name].append(time.perf_counter() - started)
+            if got != rows:
+                raise SystemExit(f"{name} read {got:,} rows, not {rows:,}")
+    return [(name, min(seconds)) for name, seconds in times.items()]
 
 
 def verdict(ok: bool) -> str:
@@ -78,11 +82,12 @@ def main() -> None:
     fast_path = AirbyteConnector.in_process("source-postgres")
     catalog = fast_path.configured_catalog(config, [table], sync_mode="full_refresh")
     json_path.spec()
-    results = [
-        best("ADBC direct", lambda: adbc_fetch(args.dsn, table), args.repeat, args.rows),
-        best("JSON path", lambda: bridge_read(json_path, config, catalog), args.repeat, args.rows),
-        best("fast path", lambda: bridge_read(fast_path, config, catalog), args.repeat, args.rows),
-    ]
+    readers = {
+        "ADBC direct": lambda: adbc_fetch(args.dsn, table),
+        "JSON path": lambda: bridge_read(json_path, config, catalog),
+        "fast path": lambda: bridge_read(fast_path, config, catalog),
+    }
+    results = interleaved(readers, args.repeat, args.rows)
     print(f"\nmachine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")
     print(f"table: bench.{table}, {args.rows:,} rows x 10 columns; best of {args.repeat}\n")
     print(f"{'reader':<14}{'seconds':>9}{'rows/s':>12}{'of ceiling':>12}")

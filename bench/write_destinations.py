@@ -2,7 +2,7 @@
 
 From the benchmark table bench.rows_N (ten mixed-type columns, made by read_postgres.py) it prepares, untimed:
 the RECORD messages of a full `source-postgres read` (a file), the same rows as CSV, and the same records as
-plain JSON lines. Then it times, each as its own process (best of --repeat):
+plain JSON lines. Then it times, each as its own process (best of --repeat, in rounds that run each loader once):
   COPY FROM (psql \\copy of the CSV)            PostgreSQL's own load rate
   destination-postgres write < messages         this repository's connector (overwrite mode, typed table)
   DuckDB read_json of the records               DuckDB's own load rate (CREATE TABLE AS, in a python process)
@@ -59,20 +59,24 @@ def timed(name: str, command: list[str], rows: int, stdin: Path | None = None) -
     return Measure(name, rows, elapsed, usage.ru_maxrss)
 
 
-def best(
-    name: str,
-    command: list[str],
-    rows: int,
-    repeat: int,
-    stdin: Path | None = None,
-    before: Callable[[], None] | None = None,
-) -> Measure:
-    results = []
+@dataclass
+class Trial:
+    name: str
+    command: list[str]
+    stdin: Path | None = None
+    before: Callable[[], None] | None = None  # untimed: a fresh target table or file
+
+
+def interleaved(trials: list[Trial], rows: int, repeat: int) -> list[Measure]:
+    """Each trial's best of `repeat` runs, taken in rounds (every trial once per round), so that a machine that
+    speeds up or slows down during the benchmark weighs on every loader alike, not on whichever ran then."""
+    results: list[list[Measure]] = [[] for _ in trials]
     for _ in range(repeat):
-        if before:
-            before()
-        results.append(timed(name, command, rows, stdin))
-    return min(results, key=lambda m: m.seconds)
+        for trial, measures in zip(trials, results, strict=True):
+            if trial.before:
+                trial.before()
+            measures.append(timed(trial.name, trial.command, rows, trial.stdin))
+    return [min(measures, key=lambda m: m.seconds) for measures in results]
 
 
 def prepare(folder: Path, dsn: str, table: str) -> tuple[Path, Path, Path, dict]:
@@ -150,14 +154,15 @@ def main() -> None:
             str(records),
         ]
         write = ["write", "--catalog", str(folder / "catalog.json"), "--config"]
-        results = [
-            best("COPY FROM (psql)", copy, args.rows, args.repeat, before=fresh_native_table),
-            best("destination-postgres", [str(BIN / "destination-postgres"), *write, str(folder / "pg.json")],
-                 args.rows, args.repeat, stdin=messages),
-            best("DuckDB read_json", read_json, args.rows, args.repeat, before=fresh_duckdb),
-            best("destination-duckdb", [str(BIN / "destination-duckdb"), *write, str(folder / "duck.json")],
-                 args.rows, args.repeat, stdin=messages, before=fresh_duckdb),
+        trials = [
+            Trial("COPY FROM (psql)", copy, before=fresh_native_table),
+            Trial("destination-postgres", [str(BIN / "destination-postgres"), *write, str(folder / "pg.json")],
+                  messages),
+            Trial("DuckDB read_json", read_json, before=fresh_duckdb),
+            Trial("destination-duckdb", [str(BIN / "destination-duckdb"), *write, str(folder / "duck.json")],
+                  messages, fresh_duckdb),
         ]  # fmt: skip
+        results = interleaved(trials, args.rows, args.repeat)
         conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(SCHEMA)))
 
     print(f"\nmachine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")
