@@ -34,6 +34,7 @@ from source_core.jsontext import number_pattern
 logger = logging.getLogger("airbyte")
 
 SCAN_PARTS = 8
+BOM = b"\xef\xbb\xbf"
 SEQ = "_airbyte_seq"  # the line number: orders rows of one key that share cursor and extraction time
 MESSAGE_TYPES = {"RECORD", "STATE", "LOG", "TRACE", "CONTROL", "SPEC", "CATALOG", "CONNECTION_STATUS"}
 StreamKey = tuple[str | None, str]
@@ -187,41 +188,51 @@ class MessageParser:
         self.line += count
         self.chunk_lines = count
         self.db.register("lines", batch)
-        read = False
+        fast = False
         try:
-            read = self._read_envelopes(data, numbers, step)
-            if not read:
+            fast = self._read_envelopes(data, numbers, step)
+            if not fast:
                 self._envelopes(batch)
             return self._split()
         finally:
             self.db.unregister("lines")
-            if read:
+            if fast:
                 self.db.unregister("env")
             else:
                 self.db.execute("DROP TABLE IF EXISTS env")
 
     def _read_envelopes(self, data: memoryview | bytes, numbers: pa.Array, step: int) -> bool:
         """Parse every line's envelope into the view `env` with DuckDB's JSON reader, if the chunk reads cleanly:
-        one row per line, every line an object, every RECORD with its data (else say no, and nothing is done)."""
-        if self.spool is None:
+        one row per line, every line an object, every RECORD with its data. Else say no (`env` is not made)."""
+        if self.spool is None or bytes(data[:3]) == BOM or bytes(data[-1:]) != b"\n":
+            return False  # DuckDB drops a BOM at the start of a file, where the careful way finds no JSON
+        try:
+            self.spool.seek(0)
+            self.spool.write(data)
+            self.spool.truncate()  # what is left of a longer chunk before
+            self.spool.flush()
+        except OSError as exc:  # a full temporary folder: the careful way from now on
+            logger.info(f"parsing without DuckDB's JSON reader, since its file cannot be written: {exc}")
+            self.spool.close()
+            self.spool = None
             return False
-        self.spool.seek(0)
-        self.spool.write(data)
-        self.spool.truncate()  # what is left of a longer chunk before
-        self.spool.flush()
-        read = (
+        query = (
             "SELECT {'type': type, 'record': record} AS m, type IS DISTINCT FROM 'RECORD' OR record.data IS NOT NULL "
-            "AS has_data "
-            "FROM read_json($path, format = 'newline_delimited', columns = $columns)"
+            "AS has_data FROM read_json($path, format = 'newline_delimited', columns = $columns)"
         )
         try:
-            env = self.db.sql(read, params={"path": self.spool.name, "columns": self.columns}).to_arrow_table(step)
+            env = self.db.sql(query, params={"path": self.spool.name, "columns": self.columns}).to_arrow_table(step)
+        except duckdb.BinderException as exc:  # the catalog's fields make no STRUCT (names equal but for case)
+            logger.info(f"parsing without DuckDB's JSON reader, which cannot take this catalog's fields: {exc}")
+            self.spool.close()
+            self.spool = None
+            return False
         except duckdb.Error:
             return False
         if env.num_rows != len(numbers):  # blank lines: the reader skips them, so rows no longer match lines
             return False
         if not pc.all(env.column("has_data")).as_py():
-            return False  # a RECORD without data: told apart from `"data": {}` by the careful way only
+            return False  # a RECORD without data: the careful way says which
         self.db.register("env", env.append_column("i", pa.chunked_array([numbers])))
         return True
 
@@ -334,7 +345,10 @@ class MessageParser:
         return pa.array(exact, pa.string())
 
     def _control(self, number: int, text: str) -> dict[str, Any]:
-        message = orjson.loads(text)
+        try:
+            message = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:  # DuckDB's parser is laxer (a trailing comma, NaN)
+            raise self._malformed(number, f"it is not strict JSON ({exc})") from exc
         if message["type"] == "STATE":
             self._check_state(number, message.get("state"))
         return message

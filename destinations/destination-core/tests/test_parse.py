@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from destination_core.parse import SEQ, Chunk, MessageParser
+from destination_core.parse import BOM, SEQ, Chunk, MessageParser
 from destination_core.streams import RAW_ID, read_catalog, target_streams
 from source_core.testing import catalog, lines, record, state, status, stream_entry
 
@@ -114,3 +114,24 @@ def test_json_reader_keeps_every_row_on_its_line_in_a_large_chunk() -> None:
     assert rows.column("id").to_pylist() == list(range(count))  # every record once, each with its own line:
     assert rows.column(SEQ).to_pylist() == [n if n < half else n + 1 for n in range(count)]  # the STATE is `half`
     assert [sum(c.values()) for c in chunk.counts] == [half, count - half]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        BOM + lines(messages()),  # DuckDB would drop the BOM; the careful way finds line 1 is not JSON
+        lines(messages()).replace(b"\n", b"\r\n"),
+        lines([*messages(), record("wide", None)]),  # type: ignore[arg-type] - "data": null
+    ],
+    ids=["bom", "crlf", "null-data"],
+)
+def test_odd_chunks_read_alike_both_ways(data: bytes) -> None:
+    fast, careful = parser(False), parser(False)
+    assert comparable(fast.parse(data)) == comparable(careful.parse(data + b"\n"))
+    assert careful.read == [False]
+
+
+def test_control_line_that_is_not_strict_json_is_a_clear_error() -> None:
+    trailing_comma = '{"type": "LOG", "log": {"level": "INFO", "message": "x"},}'
+    with pytest.raises(AirbyteTracedException, match="line 2 is not a valid Airbyte message: it is not strict JSON"):
+        parser(False).parse(lines([record("wide", GOOD), trailing_comma]))
