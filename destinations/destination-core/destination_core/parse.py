@@ -211,11 +211,8 @@ class MessageParser:
             self.spool.write(data)
             self.spool.truncate()  # what is left of a longer chunk before
             self.spool.flush()
-        except OSError as exc:  # a full temporary folder: the careful way from now on
-            logger.info(f"parsing without DuckDB's JSON reader, since its file cannot be written: {exc}")
-            self.spool.close()
-            self.spool = None
-            return False
+        except OSError as exc:  # a full temporary folder
+            return self._stop_reading(f"its file cannot be written: {exc}")
         query = (
             "SELECT {'type': type, 'record': record} AS m, type IS DISTINCT FROM 'RECORD' OR record.data IS NOT NULL "
             "AS has_data FROM read_json($path, format = 'newline_delimited', columns = $columns)"
@@ -223,10 +220,7 @@ class MessageParser:
         try:
             env = self.db.sql(query, params={"path": self.spool.name, "columns": self.columns}).to_arrow_table(step)
         except duckdb.BinderException as exc:  # the catalog's fields make no STRUCT (names equal but for case)
-            logger.info(f"parsing without DuckDB's JSON reader, which cannot take this catalog's fields: {exc}")
-            self.spool.close()
-            self.spool = None
-            return False
+            return self._stop_reading(f"it cannot take this catalog's fields: {exc}")
         except duckdb.Error:
             return False
         if env.num_rows != len(numbers):  # blank lines: the reader skips them, so rows no longer match lines
@@ -235,6 +229,14 @@ class MessageParser:
             return False  # a RECORD without data: the careful way says which
         self.db.register("env", env.append_column("i", pa.chunked_array([numbers])))
         return True
+
+    def _stop_reading(self, why: str) -> bool:
+        """The careful way for every chunk from now on; says no, as `_read_envelopes` does."""
+        logger.info(f"parsing without DuckDB's JSON reader, since {why}")
+        if self.spool is not None:
+            self.spool.close()
+        self.spool = None
+        return False
 
     def _envelopes(self, batch: pa.Table) -> None:
         """The careful way to `env`, a temp table: lines that are not JSON are logged and skipped."""
