@@ -242,7 +242,7 @@ class MessageParser:
         """The careful way to `env`, a temp table: lines that are not JSON are logged and skipped."""
         transform = (  # a RECORD without data parses as one whose fields are all null: has_data tells them apart
             "CREATE OR REPLACE TEMP TABLE env AS SELECT i, json_transform(line, ?) AS m, "
-            "contains(line, '\"data\"') AS has_data FROM lines"
+            "json_exists(line, '$.record.data') AS has_data FROM lines"
         )
         try:
             self.db.execute(transform, [self.envelope])
