@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,32 +76,32 @@ def read_events(
     http: dict[str, Any],
 ) -> Iterator[Batch | State]:
     """Typed batches and states of one `read`; raises `ConnectorError` if the connector failed."""
-    parser = MessageParser(streams, exact_numbers=False)
     errors: list[dict[str, Any]] = []
-    for piece in run.pieces():
-        if isinstance(piece, Records):
-            key = (piece.encoder.namespace, piece.encoder.stream)
-            if key not in streams:
-                raise ConnectorError(f"{label} sent records of stream {key}, which the catalog does not hold.")
-            yield Batch(streams[key], from_records(streams[key], piece))
-            continue
-        try:
-            chunk = parser.parse(piece)
-        except AirbyteTracedException as exc:
-            raise ConnectorError(
-                masker(f"{label} wrote output that is not the Airbyte protocol: {exc.message}"),
-                exc.failure_type,
-                masker(exc.internal_message),
-            ) from None
-        for stream, table in chunk.before:
-            yield Batch(stream, from_parsed(stream, table))
-        for message in chunk.controls:
-            if message["type"] == "STATE":
-                yield State(message["state"])
-            else:
-                handle_control(message, label, masker, log, errors, http)
-        for stream, table in chunk.after:
-            yield Batch(stream, from_parsed(stream, table))
+    with closing(MessageParser(streams, exact_numbers=False)) as parser:
+        for piece in run.pieces():
+            if isinstance(piece, Records):
+                key = (piece.encoder.namespace, piece.encoder.stream)
+                if key not in streams:
+                    raise ConnectorError(f"{label} sent records of stream {key}, which the catalog does not hold.")
+                yield Batch(streams[key], from_records(streams[key], piece))
+                continue
+            try:
+                chunk = parser.parse(piece)
+            except AirbyteTracedException as exc:
+                raise ConnectorError(
+                    masker(f"{label} wrote output that is not the Airbyte protocol: {exc.message}"),
+                    exc.failure_type,
+                    masker(exc.internal_message),
+                ) from None
+            for stream, table in chunk.before:
+                yield Batch(stream, from_parsed(stream, table))
+            for message in chunk.controls:
+                if message["type"] == "STATE":
+                    yield State(message["state"])
+                else:
+                    handle_control(message, label, masker, log, errors, http)
+            for stream, table in chunk.after:
+                yield Batch(stream, from_parsed(stream, table))
     failure = connector_failure(run, label, errors, masker)
     if failure is not None:
         raise failure

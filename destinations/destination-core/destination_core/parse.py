@@ -104,6 +104,12 @@ class MessageParser:
         self.line = 0  # stdin lines read so far
         self.chunk_lines = 0
 
+    def close(self) -> None:
+        """Remove the spool file and close DuckDB: now, not whenever the parser is collected."""
+        if self.spool is not None:
+            self.spool.close()
+        self.db.close()
+
     def _typed_query(self, stream: TargetStream) -> tuple[str, dict[str, Any]]:
         """SELECT of one stream's rows: each field cast to its column's type, failures nulled and named in meta."""
         texts, typed, bad = [], [], []

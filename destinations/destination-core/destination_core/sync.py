@@ -13,6 +13,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable
+from contextlib import closing
 from typing import Any, BinaryIO, Protocol
 
 import orjson
@@ -95,6 +96,10 @@ class Sync:
         self.progress = Progress(logger, "write", verb="written")
 
     def run(self, stdin: BinaryIO, out: BinaryIO) -> None:
+        with closing(self.parser):
+            self._run(stdin, out)
+
+    def _run(self, stdin: BinaryIO, out: BinaryIO) -> None:
         for data in read_lines(stdin, CHUNK_BYTES):
             chunk = self.parser.parse(data)
             self._load(chunk.before)

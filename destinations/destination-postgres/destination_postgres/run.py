@@ -1,8 +1,10 @@
 import sys
+from typing import NoReturn
 
 from destination_core.launch import launch
 from destination_postgres.destination import DestinationPostgres
+from source_core.process_exit import run_then_exit
 
 
-def run() -> None:
-    launch(DestinationPostgres(), sys.argv[1:])
+def run() -> NoReturn:
+    run_then_exit(lambda: launch(DestinationPostgres(), sys.argv[1:]))

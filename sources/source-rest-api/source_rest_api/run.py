@@ -1,8 +1,10 @@
 import sys
+from typing import NoReturn
 
 from source_core.launch import launch
+from source_core.process_exit import run_then_exit
 from source_rest_api.source import SourceRestApi
 
 
-def run() -> None:
-    launch(SourceRestApi(), sys.argv[1:])
+def run() -> NoReturn:
+    run_then_exit(lambda: launch(SourceRestApi(), sys.argv[1:]))

@@ -1,8 +1,10 @@
 import sys
+from typing import NoReturn
 
 from source_core.launch import launch
+from source_core.process_exit import run_then_exit
 from source_shopify.source import SourceShopify
 
 
-def run() -> None:
-    launch(SourceShopify(), sys.argv[1:])
+def run() -> NoReturn:
+    run_then_exit(lambda: launch(SourceShopify(), sys.argv[1:]))
