@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 PROLOGUE = """
-import logging, sys, tempfile, threading, time
+import sys, tempfile, threading, time
 from concurrent.futures import ThreadPoolExecutor
 from source_core.process_exit import run_then_exit
 """
@@ -26,21 +26,21 @@ def run_script(body: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_output_threads_atexit_and_logging_are_all_finished(tmp_path: Path) -> None:
+def test_output_threads_and_clean_up_are_all_finished(tmp_path: Path) -> None:
     done = run_script(
         """
         def command():
             global folder, pool
-            folder = tempfile.TemporaryDirectory(dir=".")  # left for the interpreter's clean-up to remove
-            print(folder.name, file=sys.stderr)
+            folder = tempfile.TemporaryDirectory(dir=".")  # left for the interpreter's clean-up (atexit) to remove
+            cycle = [tempfile.NamedTemporaryFile(dir=".")]  # removed only when collected
+            cycle.append(cycle)
+            print(folder.name, cycle[0].name, file=sys.stderr)
             pool = ThreadPoolExecutor(1)  # never shut down: the interpreter's ending wakes and joins its worker
-            pool.submit(print, "from the pool")
+            pool.submit(lambda: (time.sleep(0.5), print("from the pool")))
             def late():
                 time.sleep(0.5)
                 print("from a thread")
             threading.Thread(target=late).start()
-            logging.basicConfig(stream=sys.stderr)
-            logging.getLogger("x").warning("logged")
             for n in range(200_000):  # far more than the stdout buffer: the tail is written at exit
                 print(n)
 
@@ -52,9 +52,8 @@ def test_output_threads_atexit_and_logging_are_all_finished(tmp_path: Path) -> N
     lines = done.stdout.splitlines()
     assert [line for line in lines if not line.startswith("from")] == [str(n) for n in range(200_000)]
     assert {"from the pool", "from a thread"} <= set(lines)
-    folder = done.stderr.splitlines()[0]
-    assert not (tmp_path / folder).exists()
-    assert "logged" in done.stderr
+    for name in done.stderr.split():
+        assert not (tmp_path / name).exists()
 
 
 @pytest.mark.parametrize(
@@ -64,6 +63,7 @@ def test_output_threads_atexit_and_logging_are_all_finished(tmp_path: Path) -> N
         ("sys.exit()", 0, ""),
         ("sys.exit('the config is wrong')", 1, "the config is wrong"),
         ("raise ValueError('boom')", 1, "hooked ValueError boom"),
+        ("raise KeyboardInterrupt", 130, "hooked KeyboardInterrupt"),
     ],
 )
 def test_exit_status_is_the_one_python_gives(raise_: str, status: int, stderr: str, tmp_path: Path) -> None:
@@ -79,3 +79,20 @@ def test_exit_status_is_the_one_python_gives(raise_: str, status: int, stderr: s
         tmp_path,
     )
     assert (done.returncode, done.stdout, done.stderr.strip()) == (status, "before\n", stderr)
+
+
+def test_a_failing_hook_still_reports_the_error(tmp_path: Path) -> None:
+    done = run_script(
+        """
+        def hook(kind, value, tb):
+            raise RuntimeError("the hook broke")
+        sys.excepthook = hook
+        def command():
+            raise ValueError("the real error")
+
+        run_then_exit(command)
+        """,
+        tmp_path,
+    )
+    assert done.returncode == 1
+    assert "ValueError: the real error" in done.stderr

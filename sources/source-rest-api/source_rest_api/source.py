@@ -69,7 +69,10 @@ class SourceRestApi(BatchSource):
             if MANIFEST_KEY in config:
                 return manifest_source(config).check(logger, config)
             settings, fetcher = self._session(config, logger, most_retries=CHECK_RETRIES)
-            self._first_page(settings, fetcher, settings.streams[0])
+            try:
+                self._first_page(settings, fetcher, settings.streams[0])
+            finally:
+                fetcher.client.close()
         except AirbyteTracedException as exc:
             return AirbyteConnectionStatus(status=Status.FAILED, message=exc.message)
         return AirbyteConnectionStatus(status=Status.SUCCEEDED)
@@ -78,7 +81,10 @@ class SourceRestApi(BatchSource):
         if MANIFEST_KEY in config:
             return manifest_source(config).discover(logger, config)
         settings, fetcher = self._session(config, logger)
-        return AirbyteCatalog(streams=[self._stream(settings, fetcher, s) for s in settings.streams])
+        try:
+            return AirbyteCatalog(streams=[self._stream(settings, fetcher, s) for s in settings.streams])
+        finally:
+            fetcher.client.close()
 
     def _stream(self, settings: RestConfig, fetcher: PageFetcher, stream: StreamConfig) -> AirbyteStream:
         schema = stream.schema

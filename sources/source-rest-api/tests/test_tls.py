@@ -4,6 +4,7 @@ mutual TLS with a client certificate and key (the key never in the output)."""
 
 from __future__ import annotations
 
+import os
 import ssl
 import sys
 from collections.abc import Iterator
@@ -83,7 +84,7 @@ def test_verification_can_be_turned_off(https: TlsSandbox, connector: Connector)
     assert len(run.ids("items")) == RECORDS
 
 
-def test_mutual_tls_with_a_client_certificate(mutual: TlsSandbox, connector: Connector) -> None:
+def test_mutual_tls_with_a_client_certificate(mutual: TlsSandbox, connector: Connector, tmp_path: Path) -> None:
     assert mutual.client is not None
     ca = mutual.ca.cert_pem.bytes().decode()
     without = connector.run("check", mutual.config(ca_certificate=ca))
@@ -95,8 +96,15 @@ def test_mutual_tls_with_a_client_certificate(mutual: TlsSandbox, connector: Con
         client_certificate=b"".join(blob.bytes() for blob in mutual.client.cert_chain_pems).decode(),
         client_key=key,
     )
+    temp = tmp_path / "temp"  # the connector's temporary folder, where the key is written for the run
+    temp.mkdir()
+    connector.env = {**os.environ, "TMPDIR": str(temp)}
+    body = key.splitlines()[1]  # a line of the key itself
+    for done in (connector.run("check", config), connector.discover(config)):
+        assert done.exit_code == 0, done.describe()
+        assert body not in done.stdout and body not in done.stderr
     run = connector.run("read", config, catalog(*config["streams"]))
     assert run.exit_code == 0, run.describe()
     assert len(run.ids("items")) == RECORDS
-    body = key.splitlines()[1]  # a line of the key itself
     assert body not in run.stdout and body not in run.stderr
+    assert list(temp.iterdir()) == []  # no copy of the key is left behind

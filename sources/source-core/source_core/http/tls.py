@@ -8,7 +8,6 @@ user's); for `requests` they are written to a private temporary folder for the l
 from __future__ import annotations
 
 import os
-import shutil
 import ssl
 import tempfile
 from collections.abc import Iterator
@@ -23,10 +22,11 @@ PEM_MARK = "-----BEGIN "
 
 
 class TlsFiles:
-    """The settings' PEM texts as files; `verify` and `cert` as `requests` takes them. `remove()` at the end."""
+    """The settings' PEM texts as files; `verify` and `cert` as `requests` takes them. `remove()` at the end; a
+    run that ends without it still removes the folder when the process ends (TemporaryDirectory's own clean-up)."""
 
     def __init__(self, settings: HttpSettings):
-        self.folder: Path | None = None
+        self.folder: tempfile.TemporaryDirectory[str] | None = None
         self.verify: bool | str = settings.verify_tls
         self.cert: tuple[str, str] | None = None
         if bool(settings.client_certificate) != bool(settings.client_key):
@@ -42,15 +42,15 @@ class TlsFiles:
         if PEM_MARK not in text:
             raise config_error(f"http.{field} must be PEM text (it starts with '{PEM_MARK}...').")
         if self.folder is None:
-            self.folder = Path(tempfile.mkdtemp(prefix="tls-"))  # mode 0700: only this user reads the key
-        path = self.folder / name
+            self.folder = tempfile.TemporaryDirectory(prefix="tls-")  # mode 0700: only this user reads the key
+        path = Path(self.folder.name) / name
         path.write_text(text if text.endswith("\n") else text + "\n")
         os.chmod(path, 0o600)
         return str(path)
 
     def remove(self) -> None:
         if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder.cleanup()
             self.folder = None
 
 
