@@ -20,7 +20,8 @@ fi
 socket=/run/podman/podman.sock
 if ! docker --host "unix://$socket" info >/dev/null 2>&1; then
     mkdir -p /run/podman
-    nohup podman system service --time=0 "unix://$socket" >/var/log/podman-service.log 2>&1 &
+    # from /, so that the service does not keep this checkout as its working folder (a removed one breaks its starts)
+    (cd / && nohup podman system service --time=0 "unix://$socket" >/var/log/podman-service.log 2>&1 &)
     for _ in $(seq 100); do
         docker --host "unix://$socket" info >/dev/null 2>&1 && break
         sleep 0.1
