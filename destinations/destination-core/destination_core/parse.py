@@ -29,6 +29,7 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from destination_core.streams import EXTRACTED_AT, GENERATION_ID, META, RAW_ID, Kind, TargetStream
+from source_core.emit import int_array, int_values
 from source_core.jsontext import number_pattern
 
 logger = logging.getLogger("airbyte")
@@ -184,7 +185,7 @@ class MessageParser:
         offsets = np.concatenate(([0], ends + 1)).astype(np.int32)
         count = len(offsets) - 1
         lines = pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(data))
-        numbers = pa.array(np.arange(self.line, self.line + count, dtype=np.int64))
+        numbers = int_array(np.arange(self.line, self.line + count, dtype=np.int64))
         step = max(1, -(-count // SCAN_PARTS))  # several batches, so that DuckDB parses them in parallel
         batches = [
             pa.record_batch({"i": numbers.slice(at, step), "line": lines.slice(at, step)})
@@ -317,7 +318,7 @@ class MessageParser:
                 if table is None or not table.num_rows:
                     continue
                 part.append((stream, table))
-                buckets = np.searchsorted(positions, table.column(SEQ).to_numpy(), side="left")
+                buckets = np.searchsorted(positions, int_values(table.column(SEQ)), side="left")
                 for bucket, n in enumerate(np.bincount(buckets, minlength=len(controls) + 1)):
                     if n:
                         chunk.counts[bucket][stream.key] += int(n)
@@ -334,7 +335,7 @@ class MessageParser:
                 columns[column.name] = self._exact_json(column.name, table.column(f"c{k}"), table, f"long{k}")
         columns[RAW_ID] = table.column("raw_id")
         columns[EXTRACTED_AT] = pc.cast(pc.cast(table.column("emitted_at"), pa.int64()), pa.timestamp("ms", tz="UTC"))
-        columns[GENERATION_ID] = pa.array(np.full(n, stream.generation_id, dtype=np.int64))
+        columns[GENERATION_ID] = int_array(np.full(n, stream.generation_id, dtype=np.int64))
         columns[META] = table.column("meta").cast(pa.string())
         columns[SEQ] = table.column("i")
         return pa.table(columns)

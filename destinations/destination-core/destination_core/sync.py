@@ -1,9 +1,11 @@
 """The write loop: stdin -> typed batches -> one open transaction -> commit at a STATE -> echo the STATEs.
 
 Rows go into the database as they arrive, inside one transaction, so memory stays bounded whatever the sync's
-size. The transaction is committed only at a STATE boundary (every `commit_rows` rows or `commit_seconds`
-seconds, and at the end of input); after the commit every STATE received up to that point is echoed, in
-order, with `destinationStats.recordCount`. A crash rolls back whatever no echoed STATE covers.
+size; they are handed to the loader in loads of about `LOAD_BYTES` (DuckDB takes a few large inserts much faster
+than many small ones: 1,000,000 rows in 44,000-row inserts took twice as long as in 250,000-row ones). The
+transaction is committed only at a STATE boundary (every `commit_rows` rows or `commit_seconds` seconds, and at
+the end of input); after the commit every STATE received up to that point is echoed, in order, with
+`destinationStats.recordCount`. A crash rolls back whatever no echoed STATE covers.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ logger = logging.getLogger("airbyte")
 CHUNK_BYTES = 32 << 20
 COMMIT_ROWS = 500_000
 COMMIT_SECONDS = 10.0
+LOAD_BYTES = 64 << 20  # Arrow bytes gathered before a load
 
 
 class Loader(Protocol):
@@ -90,6 +93,8 @@ class Sync:
         self.pending = PendingStates()
         self.commit_rows, self.commit_seconds = commit_rows, commit_seconds
         self.rows_since_commit, self.last_commit = 0, time.monotonic()
+        self.unloaded: dict[StreamKey, list[pa.Table]] = {}  # parsed rows not yet handed to the loader
+        self.unloaded_bytes = 0
         self.statuses: dict[StreamKey, str] = {}
         self.stated: set[StreamKey] = set()  # streams a STATE was received for
         self.source_failed = False  # the input carried a TRACE ERROR
@@ -132,9 +137,21 @@ class Sync:
 
     def _load(self, parts: Iterable[tuple[TargetStream, pa.Table]]) -> None:
         for stream, rows in parts:
-            self.loader.load(stream, rows)
+            self.unloaded.setdefault(stream.key, []).append(rows)
+            self.unloaded_bytes += rows.nbytes
             self.rows_since_commit += rows.num_rows
+        if self.unloaded_bytes >= LOAD_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Each stream's gathered rows to the loader, as one contiguous table (a scan of many small Arrow
+        batches made DuckDB's insert slower again)."""
+        for key, tables in self.unloaded.items():
+            rows = pa.concat_tables(tables).combine_chunks()
+            self.loader.load(self.streams[key], rows)
             self.progress.add(rows.num_rows)
+        self.unloaded.clear()
+        self.unloaded_bytes = 0
 
     def _control(self, message: dict[str, Any]) -> None:
         trace = message.get("trace") or {}
@@ -164,6 +181,7 @@ class Sync:
         return self.rows_since_commit >= self.commit_rows or elapsed >= self.commit_seconds
 
     def _commit(self, out: BinaryIO) -> None:
+        self._flush()
         self.loader.commit()
         echoed = self.pending.flush(out)
         logger.info(f"committed {self.rows_since_commit:,} rows; {echoed} state message(s) acknowledged")

@@ -83,19 +83,29 @@ def string_array(values: list[str]) -> pa.Array:
     return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets.tobytes()), pa.py_buffer(b"".join(data)))
 
 
-def _integers(values: np.ndarray, type_: pa.DataType | None = None) -> pa.Array:
+def int_array(values: np.ndarray, type_: pa.DataType | None = None) -> pa.Array:
+    """An integer array over `values`' memory (int64 unless `type_` says); like `string_array`, without pandas."""
     return pa.Array.from_buffers(type_ or pa.int64(), len(values), [None, pa.py_buffer(np.ascontiguousarray(values))])
+
+
+def int_values(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An int64 array without nulls as numpy, read-only: `to_numpy` would import pandas (0.2 s) to convert it."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not len(values):
+        return np.empty(0, np.int64)
+    return np.frombuffer(values.buffers()[1], np.int64, count=len(values), offset=values.offset * 8)
 
 
 @functools.cache
 def _lit(value: str | int) -> pa.Scalar:
     """A constant as an Arrow scalar. Passing plain Python values to pyarrow.compute makes pyarrow import
     pandas (0.2 s a run) to check whether they are pandas objects."""
-    return string_array([value])[0] if isinstance(value, str) else _integers(np.array([value], np.int64))[0]
+    return string_array([value])[0] if isinstance(value, str) else int_array(np.array([value], np.int64))[0]
 
 
 _NULL_STRING = pa.nulls(1, pa.string())[0]
-_ZERO_DAY = _integers(np.zeros(1, np.int32), pa.int32())[0]
+_ZERO_DAY = int_array(np.zeros(1, np.int32), pa.int32())[0]
 _NON_FINITE_DECIMALS = string_array(["nan", "inf", "-inf", "NaN", "Infinity", "-Infinity"])
 _CONTROL = r"[\x00-\x1f]"
 
@@ -164,7 +174,7 @@ def _days(days: pa.Array) -> pa.Array:
 @functools.cache
 def _seconds_of_day() -> pa.Array:
     """ "HH:MM:SS" for every second of a day, index = second."""
-    seconds = _integers(np.arange(86_400, dtype=np.int64))
+    seconds = int_array(np.arange(86_400, dtype=np.int64))
     minutes = pc.divide(seconds, _lit(60))
     hours = pc.divide(minutes, _lit(60))
     two = _THREE_DIGITS.slice(0, 100)  # "000".."099": the last two characters are the two digits

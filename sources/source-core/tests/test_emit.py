@@ -6,11 +6,12 @@ import datetime
 import json
 import uuid
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
 from source_core.checkpoint import CheckpointClock
-from source_core.emit import Column, Kind, RecordEncoder, as_bytes
+from source_core.emit import Column, Kind, RecordEncoder, as_bytes, int_array, int_values
 
 
 def encode(columns: dict[str, tuple[Kind, pa.Array]], namespace: str | None = "ns") -> list[dict]:
@@ -43,6 +44,16 @@ def test_sliced_arrays_keep_their_offsets():
     assert [r["data"]["s"] for r in records] == ['c"', "d", None]
     assert [r["data"]["u"] for r in records] == [str(u) for u in uuids[2:]]
     assert [datetime.datetime.fromisoformat(r["data"]["t"]) for r in records] == stamps[2:]
+
+
+def test_int_arrays_without_pandas_keep_values_and_offsets():
+    values = np.arange(-3, 7, dtype=np.int64)
+    array = int_array(values)
+    assert array.type == pa.int64() and array.to_pylist() == values.tolist()
+    chunked = pa.chunked_array([array.slice(1, 4), array.slice(7)])
+    assert int_values(array.slice(2, 5)).tolist() == [-1, 0, 1, 2, 3]
+    assert int_values(chunked).tolist() == [-2, -1, 0, 1, 4, 5, 6]
+    assert int_values(pa.chunked_array([], pa.int64())).tolist() == []
 
 
 @pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])

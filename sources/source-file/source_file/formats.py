@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from source_core.emit import int_array
 from source_core.jsontext import number_pattern
 from source_file.config import COMPRESSIONS, StreamConfig
 from source_file.storage import FileRef, Storage
@@ -107,7 +108,7 @@ def _csv(
         try:
             reader = pacsv.open_csv(source, read_options=read, parse_options=parse, convert_options=convert)
             for batch in reader:
-                lines = pa.array(np.arange(rows + 1, rows + 1 + batch.num_rows))  # data rows, counted from 1
+                lines = int_array(np.arange(rows + 1, rows + 1 + batch.num_rows))  # data rows, counted from 1
                 rows += batch.num_rows
                 yield RawBatch(pa.Table.from_batches([batch]), lines,
                                line_of=lambda row: _csv_line(storage, file, stream, row=row))  # fmt: skip
@@ -223,7 +224,7 @@ def _parquet(storage: Storage, file: FileRef, columns: list[str]) -> Iterator[Ra
                 for name in columns:
                     if name not in present:
                         table = table.append_column(name, pa.nulls(batch.num_rows))
-                lines = pa.array(np.arange(row + 1, row + 1 + batch.num_rows))
+                lines = int_array(np.arange(row + 1, row + 1 + batch.num_rows))
                 row += batch.num_rows
                 yield RawBatch(table.select(columns), lines)
     except (pa.ArrowInvalid, OSError) as exc:
