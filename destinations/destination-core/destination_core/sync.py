@@ -1,8 +1,7 @@
 """The write loop: stdin -> typed batches -> one open transaction -> commit at a STATE -> echo the STATEs.
 
 Rows go into the database as they arrive, inside one transaction, so memory stays bounded whatever the sync's
-size; they are handed to the loader in loads of about `LOAD_BYTES` (DuckDB takes a few large inserts much faster
-than many small ones: 1,000,000 rows in 44,000-row inserts took twice as long as in 250,000-row ones). The
+size; they are handed to the loader as they are parsed, or gathered into loads of the loader's `load_bytes`. The
 transaction is committed only at a STATE boundary (every `commit_rows` rows or `commit_seconds` seconds, and at
 the end of input); after the commit every STATE received up to that point is echoed, in order, with
 `destinationStats.recordCount`. A crash rolls back whatever no echoed STATE covers.
@@ -30,11 +29,12 @@ logger = logging.getLogger("airbyte")
 CHUNK_BYTES = 32 << 20
 COMMIT_ROWS = 500_000
 COMMIT_SECONDS = 10.0
-LOAD_BYTES = 64 << 20  # Arrow bytes gathered before a load
 
 
 class Loader(Protocol):
     """What a database does for the write loop. Every method but `finalize` works in the open transaction."""
+
+    load_bytes: int  # the Arrow bytes to gather for one `load`; 0: each parsed piece as it comes
 
     def load(self, stream: TargetStream, rows: pa.Table) -> None: ...
 
@@ -140,14 +140,14 @@ class Sync:
             self.unloaded.setdefault(stream.key, []).append(rows)
             self.unloaded_bytes += rows.nbytes
             self.rows_since_commit += rows.num_rows
-        if self.unloaded_bytes >= LOAD_BYTES:
+        if self.unloaded_bytes >= self.loader.load_bytes:
             self._flush()
 
     def _flush(self) -> None:
         """Each stream's gathered rows to the loader, as one contiguous table (a scan of many small Arrow
         batches made DuckDB's insert slower again)."""
         for key, tables in self.unloaded.items():
-            rows = pa.concat_tables(tables).combine_chunks()
+            rows = tables[0] if len(tables) == 1 else pa.concat_tables(tables).combine_chunks()
             self.loader.load(self.streams[key], rows)
             self.progress.add(rows.num_rows)
         self.unloaded.clear()
