@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from source_core.emit import int_array
+from source_core.emit import int_array, string_array
 from source_core.jsontext import number_pattern
 from source_file.config import COMPRESSIONS, StreamConfig
 from source_file.storage import FileRef, Storage
@@ -179,7 +179,7 @@ def _json_lines(
     numbers: set[str],
 ) -> RawBatch:
     """One block of JSON lines -> a column per field, each value its JSON text (null when absent or null)."""
-    block = pa.table({"n": line_numbers, "line": texts})
+    block = pa.table({"n": int_array(line_numbers), "line": string_array(texts)})
     db.register("block", block)
     try:
         bad = db.execute(

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 from airbyte_cdk.models import (
     AirbyteCatalog,
@@ -31,7 +32,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_core.checkpoint import state_message, stream_states
 from source_core.config import config_error
-from source_core.emit import Column, Kind, RecordEncoder, kind_of
+from source_core.emit import Column, Kind, RecordEncoder, int_array, kind_of, string_array
 from source_core.launch import BatchSource, Records
 from source_core.lifecycle import read_streams
 from source_core.progress import Progress
@@ -187,8 +188,8 @@ class StreamReader:
 
     def _file(self, file: FileRef, progress: Progress) -> Iterator[Records]:
         names = [c.name for c in self.columns]
-        url = pa.scalar(file.url)
-        modified = pa.scalar(file.modified_us, pa.timestamp("us", tz="UTC"))
+        url = string_array([file.url])[0]  # not pa.scalar: that imports pandas to inspect a plain value
+        modified = int_array(np.array([file.modified_us], np.int64), pa.timestamp("us", tz="UTC"))[0]
         skipped = 0
         try:
             numbers = {c.name for c in self.columns if c.kind is Kind.NUMBER}
