@@ -37,8 +37,9 @@ class DuckdbLoader(SqlLoader):
         Kind.JSON: "JSON",
     }
     metadata_types = {RAW_ID: "UUID", EXTRACTED_AT: "TIMESTAMP WITH TIME ZONE", GENERATION_ID: "BIGINT", META: "JSON"}
-    # DuckDB takes a few large inserts much faster than many small ones: 1,000,000 rows took 2.4-2.6 s as
-    # 44,000-row inserts (one parsed chunk's), 1.0-1.4 s as 250,000-row ones (about 64 MiB of Arrow here)
+    # DuckDB takes a few large inserts faster than many small ones: 1,000,000 rows took 2.4-2.6 s as 44,000-row
+    # inserts (one parsed chunk's), 1.0-1.4 s as 250,000-row ones (about 64 MiB of Arrow); a whole write gains
+    # less, about 0.3 s of 6 (destinations/destination-duckdb/README.md)
     load_bytes = 64 << 20
 
     def __init__(self, db: duckdb.DuckDBPyConnection, streams: list[TargetStream]) -> None:
