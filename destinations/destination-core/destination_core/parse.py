@@ -29,7 +29,7 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from destination_core.streams import EXTRACTED_AT, GENERATION_ID, META, RAW_ID, Kind, TargetStream
-from source_core.emit import int_array, int_values
+from source_core.emit import int_array, int_values, string_array
 from source_core.jsontext import number_pattern
 
 logger = logging.getLogger("airbyte")
@@ -342,16 +342,21 @@ class MessageParser:
 
     def _exact_json(self, name: str, values: pa.ChunkedArray, table: pa.Table, flag: str) -> pa.Array:
         """`values` with the flagged rows' JSON re-read from their lines, every number kept digit for digit."""
-        rows = np.flatnonzero(table.column(flag).fill_null(False).to_numpy(zero_copy_only=False))
-        numbers = table.column("i").take(rows).to_pylist()
+        flagged = table.column(flag).combine_chunks().fill_null(False)
+        numbers = table.column("i").filter(flagged).to_pylist()
         texts = dict(
             self.db.execute("SELECT i, line FROM lines WHERE i IN (SELECT unnest(?::BIGINT[]))", [numbers]).fetchall()
         )
-        exact = values.to_pylist()
-        for row, number in zip(rows.tolist(), numbers, strict=True):
-            value = simplejson.loads(texts[number], use_decimal=True)["record"]["data"][name]
-            exact[row] = simplejson.dumps(value, use_decimal=True, ensure_ascii=False, separators=(",", ":"))
-        return pa.array(exact, pa.string())
+        exact = [
+            simplejson.dumps(
+                simplejson.loads(texts[number], use_decimal=True)["record"]["data"][name],
+                use_decimal=True,
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
+            for number in numbers
+        ]
+        return pc.replace_with_mask(values.combine_chunks(), flagged, string_array(exact))
 
     def _control(self, number: int, text: str) -> dict[str, Any]:
         try:

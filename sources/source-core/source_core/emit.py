@@ -132,11 +132,10 @@ def json_string(values: pa.Array) -> pa.Array:
 
 def _escape_rare_controls(values: pa.Array, mask: pa.Array) -> pa.Array:
     """Escape the few remaining control characters with \\u00XX (rows that hold them are rare)."""
-    rows = np.flatnonzero(mask.fill_null(False).to_numpy(zero_copy_only=False))
-    python_values = values.to_pylist()
-    for row in rows:
-        python_values[row] = "".join(f"\\u{ord(c):04x}" if ord(c) < 0x20 else c for c in python_values[row])
-    return pa.array(python_values, pa.string())  # rare path; pandas may load here
+    escaped = [
+        "".join(f"\\u{ord(c):04x}" if ord(c) < 0x20 else c for c in value) for value in values.filter(mask).to_pylist()
+    ]
+    return pc.replace_with_mask(values, mask.fill_null(False), string_array(escaped))
 
 
 # Four hex digits for every 16-bit value, as one uint32 of ASCII each (index = the two bytes as read).

@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from airbyte_cdk.models import AirbyteMessage, FailureType
@@ -117,8 +116,8 @@ class TableReader:
         values = batch.column(self.plan.order[0].field)
         if len(values) < 2:
             return -1
-        changes = np.flatnonzero(pc.not_equal(values.slice(1), values.slice(0, len(values) - 1)).to_numpy(False))
-        return int(changes[-1]) if len(changes) else -1
+        changes = pc.indices_nonzero(pc.not_equal(values.slice(1), values.slice(0, len(values) - 1)))
+        return changes[-1].as_py() if len(changes) else -1
 
     def _at_boundary(self, piece: pa.RecordBatch) -> pa.RecordBatch:
         """What of `piece` (after the rows held back before it) may be emitted now.
