@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from destination_core.parse import SEQ
 from destination_core.streams import Kind, TargetStream
 from source_core.config import config_error
+from source_core.emit import string_array
 
 logger = logging.getLogger("airbyte")
 
@@ -36,6 +37,8 @@ VARYING = ("{date}", "{timestamp}", "{part}", "{generation}")
 VARIABLE = re.compile(r"\{(namespace|stream|date|timestamp|part|generation)\}")
 SHADOW = ".airbyte_tmp"
 GENERATION_MARKER = "_airbyte_generation"
+
+_NEWLINE, _NOTHING = string_array(["\n", ""])  # as Arrow scalars: pa.scalar of a str would import pandas
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ class PartWriter:
             finally:
                 self.db.unregister("part")
             for chunk in lines.chunks:
-                self.sink.write(pc.binary_join_element_wise(chunk, pa.scalar("\n"), pa.scalar("")).buffers()[2])
+                self.sink.write(pc.binary_join_element_wise(chunk, _NEWLINE, _NOTHING).buffers()[2])
             return
         self.writer.write_table(rows)
 

@@ -11,8 +11,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from source_core.emit import RecordEncoder
+from source_core.emit import RecordEncoder, string_array
 from source_core.launch import Records
+
+_TAIL, _NOTHING = string_array(["}}\n", ""])  # as Arrow scalars: pa.scalar of a str would import pandas
 
 
 class JsonRecordEncoder(RecordEncoder):
@@ -23,9 +25,9 @@ class JsonRecordEncoder(RecordEncoder):
 
     def encode(self, batch: pa.RecordBatch, emitted_at: int) -> pa.Array:
         if len(batch) == 0:
-            return pa.array([], pa.string())
-        head = pa.scalar(self._head + str(emitted_at) + ',"data":')
-        return pc.binary_join_element_wise(head, batch.column(0), pa.scalar("}}\n"), pa.scalar(""))
+            return string_array([])
+        head = string_array([self._head + str(emitted_at) + ',"data":'])[0]
+        return pc.binary_join_element_wise(head, batch.column(0), _TAIL, _NOTHING)
 
     def records(self, objects: Sequence[Any]) -> Records:
         """`objects` (parsed JSON values) as one batch of this stream."""
