@@ -28,6 +28,7 @@ import simplejson
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from destination_core.duckdb_session import connect
 from destination_core.streams import EXTRACTED_AT, GENERATION_ID, META, RAW_ID, Kind, TargetStream
 from source_core.emit import int_array, int_values, string_array
 from source_core.jsontext import number_pattern
@@ -77,7 +78,7 @@ class MessageParser:
         self.exact_numbers = exact_numbers and any(
             c.kind is Kind.NUMBER for stream in streams.values() for c in stream.columns
         )
-        self.db = duckdb.connect()
+        self.db = connect()
         # DuckDB's default, said out loud: the JSON reader's rows come in line order, which is how each gets its line
         self.db.execute("SET preserve_insertion_order = true")
         fields: dict[str, str] = {}

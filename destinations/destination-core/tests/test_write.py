@@ -30,6 +30,21 @@ def by_id(rows: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
     return {row["id"]: row for row in rows}
 
 
+def test_a_time_zone_without_offset_is_utc_whatever_the_host_zone(dest: Destination, monkeypatch) -> None:
+    """Airbyte reads a date-time without an offset as UTC; the destination's own zone must not shift it."""
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # the destination's process inherits it
+    props = {"id": {"type": "integer"}, "tz": EVERY_KIND["tz"], "s": {"type": "string"}}
+    run = dest.write(
+        catalog(stream_entry("zoned", props)),
+        [record("zoned", {"id": 1, "tz": "2024-01-01T10:00:00"}), record("zoned", {"id": 2, "tz": "2024-01-01"})],
+    )
+    assert run.exit_code == 0, run.stderr
+    assert {row["id"]: row["tz"] for row in dest.rows("zoned")} == {
+        1: dt.datetime(2024, 1, 1, 10, tzinfo=dt.UTC),
+        2: dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+    }
+
+
 def test_typed_columns_and_values(dest: Destination) -> None:
     props = {**EVERY_KIND, "u": {}}
     data = {

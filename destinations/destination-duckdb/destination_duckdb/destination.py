@@ -13,6 +13,7 @@ import duckdb
 from airbyte_cdk.models import AirbyteConnectionStatus, FailureType, Status
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from destination_core.duckdb_session import connect
 from destination_core.launch import BatchDestination
 from destination_core.streams import TargetStream
 from destination_duckdb.loader import DuckdbLoader, fold, quote
@@ -38,7 +39,7 @@ def open_database(config: Mapping[str, Any]) -> duckdb.DuckDBPyConnection:
         raise config_error(f"destination_path's folder {folder!r} is a file, not a folder: choose another path.")
     try:
         os.makedirs(folder, exist_ok=True)
-        return duckdb.connect(path, config={"memory_limit": MEMORY_LIMIT})
+        return connect(path, config={"memory_limit": MEMORY_LIMIT})
     except OSError as exc:
         raise config_error(f"Cannot create the folder {folder!r} for the DuckDB file: {exc.strerror}.") from exc
     except duckdb.IOException as exc:

@@ -17,13 +17,13 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from destination_core.duckdb_session import connect
 from destination_core.parse import SEQ
 from destination_core.streams import Kind, TargetStream
 from source_core.config import config_error
@@ -66,7 +66,7 @@ class PartWriter:
         if fmt == "csv":
             self.writer = pacsv.CSVWriter(self.sink, schema)
         else:
-            self.db = duckdb.connect()
+            self.db = connect()
 
     def write(self, rows: pa.Table) -> None:
         self.rows += rows.num_rows

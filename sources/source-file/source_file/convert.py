@@ -36,6 +36,7 @@ class Converter:
         """`columns`: the data columns with the kinds the schema gives them (NUMBER comes out as exact text)."""
         self.columns = columns
         self.db = duckdb.connect()
+        self.db.execute("SET TimeZone = 'UTC'")  # a date-time without an offset is UTC, not the host's time
 
     def _text(self, k: int, raw: RawBatch) -> str:
         """Column k as the casts take it: text (a JSON string unquoted), or a typed Parquet value as it is."""

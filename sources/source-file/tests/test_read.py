@@ -325,3 +325,16 @@ def test_times_with_and_without_time_zone_from_a_user_schema(connector, data_dir
     plain = [dt.time.fromisoformat(b) if b else None for _, b in values]
     assert plain == [dt.time(10, 15), dt.time(23, 59, 59, 500000), None]
     assert all(t is None or t.tzinfo is None for t in plain)
+
+
+def test_a_date_time_without_offset_in_a_zoned_column_is_utc_whatever_the_host_zone(connector, data_dir, monkeypatch):
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # the connector's process inherits it
+    write(data_dir / "zoned.csv", "ts\n2024-01-01T10:00:00\n2024-01-01T10:00:00+02:00\n")
+    schema = {"type": "object", "properties": {
+        "ts": {"type": "string", "format": "date-time", "airbyte_type": "timestamp_with_timezone"}}}  # fmt: skip
+    config = config_of(stream("zoned", data_dir / "zoned.csv", schema=schema))
+    (catalog,) = [m["catalog"] for m in connector.run("discover", config).of("CATALOG")]
+    run = connector.run("read", config, configured_catalog(catalog["streams"]))
+    assert run.exit_code == 0, run.stderr
+    assert [dt.datetime.fromisoformat(d["ts"]) for d in run.data] == [
+        dt.datetime(2024, 1, 1, 10, tzinfo=dt.UTC), dt.datetime(2024, 1, 1, 8, tzinfo=dt.UTC)]  # fmt: skip
