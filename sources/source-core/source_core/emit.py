@@ -155,7 +155,7 @@ def uuid_text(values: pa.Array) -> pa.Array:
     return pa.StringArray.from_buffers(len(values), offsets, pa.py_buffer(text), values.buffers()[0], -1, values.offset)
 
 
-def _plain(values: pa.Array) -> pa.Array:
+def plain(values: pa.Array) -> pa.Array:
     """Extension arrays (ADBC's opaque numeric, arrow.json, arrow.uuid) are encoded from their storage."""
     return values.storage if isinstance(values, pa.ExtensionArray) else values
 
@@ -172,8 +172,8 @@ def _days(days: pa.Array) -> pa.Array:
 
 @functools.cache
 def _seconds_of_day() -> pa.Array:
-    """ "HH:MM:SS" for every second of a day, index = second."""
-    seconds = int_array(np.arange(86_400, dtype=np.int64))
+    """ "HH:MM:SS" for every second of a day, index = second, and "24:00:00" (a valid PostgreSQL time) last."""
+    seconds = int_array(np.arange(86_401, dtype=np.int64))
     minutes = pc.divide(seconds, _lit(60))
     hours = pc.divide(minutes, _lit(60))
     two = _THREE_DIGITS.slice(0, 100)  # "000".."099": the last two characters are the two digits
@@ -189,7 +189,7 @@ def _seconds_of_day() -> pa.Array:
 
 
 def _clock(micros: pa.Array) -> pa.Array:
-    """HH:MM:SS.ffffff for microseconds since midnight (int64, 0 <= value < one day), by table look-ups."""
+    """HH:MM:SS.ffffff for microseconds since midnight (int64, 0 <= value <= one day), by table look-ups."""
     seconds = pc.divide(micros, _lit(1_000_000))
     fraction = pc.subtract(micros, pc.multiply(seconds, _lit(1_000_000)))
     millis = pc.divide(fraction, _lit(1000))
@@ -228,7 +228,7 @@ def _timestamps(values: pa.Array, zone_suffix: str) -> tuple[pa.Array, pa.Array]
 
 def _fragments(values: pa.Array, kind: Kind) -> tuple[pa.Array, pa.Array | None]:
     """JSON fragments for one column (nulls left null) and a mask of values that had to be nulled."""
-    values = _plain(values)
+    values = plain(values)
     bad = None
     if kind is Kind.INTEGER:
         out = pc.cast(values, pa.string())

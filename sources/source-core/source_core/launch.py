@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -26,11 +26,16 @@ from airbyte_cdk.models import (
     AirbyteConnectionStatus,
     AirbyteMessage,
     AirbyteMessageSerializer,
+    AirbyteStreamStatus,
     ConfiguredAirbyteCatalog,
     ConnectorSpecification,
+    FailureType,
+    StreamDescriptor,
 )
 from airbyte_cdk.sources import Source
 from airbyte_cdk.sources.connector_state_manager import HashableStreamDescriptor
+from airbyte_cdk.utils.stream_status_utils import as_airbyte_message as status_message
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_core.config import validate_config
 from source_core.emit import RecordEncoder, as_bytes
@@ -53,8 +58,26 @@ class BatchSource(Source):
         raise NotImplementedError
 
 
+class EncodeError(AirbyteTracedException):
+    """A batch of `stream` could not be encoded: its records were not written."""
+
+    def __init__(self, stream: StreamDescriptor, cause: Exception):
+        super().__init__(
+            message=f"Could not encode records of {stream.namespace}.{stream.name}: {cause}",
+            internal_message=str(cause),
+            failure_type=FailureType.system_error,
+            stream_descriptor=stream,
+            exception=cause,
+        )
+        self.stream = stream
+
+
 def _encode(records: Records, emitted_at: int) -> memoryview:
-    return as_bytes(records.encoder.encode(records.batch, emitted_at))
+    try:
+        return as_bytes(records.encoder.encode(records.batch, emitted_at))
+    except Exception as exc:
+        stream = StreamDescriptor(name=records.encoder.stream, namespace=records.encoder.namespace)
+        raise EncodeError(stream, exc) from exc
 
 
 class MessageSource(Source):
@@ -91,30 +114,50 @@ def write_messages(messages: Iterable[AirbyteMessage | Records], out: BinaryIO, 
     """Serialize a read to `out`, counting records per stream into each STATE's `sourceStats`.
 
     Batches are encoded on a small thread pool (pyarrow kernels release the GIL) while the source fetches
-    the next ones; output is written strictly in the order the source produced it.
+    the next ones; output is written strictly in the order the source produced it. A batch that fails to
+    encode ends the read there: nothing produced after it goes out (its STATE would move the cursor past
+    records never written), its stream is marked INCOMPLETE and the `EncodeError` is raised (a TRACE).
     """
     counts: defaultdict[HashableStreamDescriptor, float] = defaultdict(float)
     pending: deque[Future[memoryview] | bytes] = deque()
 
-    def write(block: Future[memoryview] | bytes) -> None:
+    def write() -> None:
+        block = pending.popleft()
+        try:
+            data = block.result() if isinstance(block, Future) else block
+        except EncodeError:
+            pending.clear()
+            raise
         sys.stdout.flush()  # log lines written through the text layer must come first
-        out.write(block.result() if isinstance(block, Future) else block)
+        out.write(data)
 
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="encode") as pool:
         try:
-            for message in messages:
-                if isinstance(message, Records):
-                    stream = HashableStreamDescriptor(name=message.encoder.stream, namespace=message.encoder.namespace)
-                    counts[stream] += len(message.batch)
-                    pending.append(pool.submit(_encode, message, int(time.time() * 1000)))
-                else:
-                    message = AirbyteEntrypoint.handle_record_counts(message, counts)
-                    pending.append((AirbyteEntrypoint.airbyte_message_to_string(message) + "\n").encode())
-                while pending and (len(pending) > threads or not isinstance(pending[0], Future) or pending[0].done()):
-                    write(pending.popleft())
-        finally:  # also when the source fails: what it produced before (records, states, its TRACE) goes out
-            while pending:
-                write(pending.popleft())
+            try:
+                for message in messages:
+                    if isinstance(message, Records):
+                        encoder = message.encoder
+                        counts[HashableStreamDescriptor(name=encoder.stream, namespace=encoder.namespace)] += len(
+                            message.batch
+                        )
+                        pending.append(pool.submit(_encode, message, int(time.time() * 1000)))
+                    else:
+                        message = AirbyteEntrypoint.handle_record_counts(message, counts)
+                        pending.append((AirbyteEntrypoint.airbyte_message_to_string(message) + "\n").encode())
+                    while pending and (
+                        len(pending) > threads or not isinstance(pending[0], Future) or pending[0].done()
+                    ):
+                        write()
+            finally:  # also when the source fails: what it produced before (records, states, its TRACE) goes out
+                while pending:
+                    write()
+        except EncodeError as exc:
+            if isinstance(messages, Generator):
+                messages.close()  # the source stops reading and lets its connections go
+            incomplete = status_message(exc.stream, AirbyteStreamStatus.INCOMPLETE)
+            out.write((AirbyteEntrypoint.airbyte_message_to_string(incomplete) + "\n").encode())
+            raise
+        finally:
             out.flush()
 
 

@@ -115,6 +115,11 @@ def test_numbers_times_booleans_and_raw_json():
     assert '"n":-0.10}' in lines
 
 
+def test_time_24_00_is_written_as_postgresql_gives_it():
+    midnight_end = pa.array([86_400_000_000, 86_399_999_999], pa.int64()).view(pa.time64("us"))
+    assert [r["data"]["t"] for r in encode({"t": (Kind.TIME, midnight_end)})] == ["24:00:00.000000", "23:59:59.999999"]
+
+
 def test_empty_batch_gives_no_bytes():
     encoder = RecordEncoder("s", None, [Column("i", Kind.INTEGER)])
     assert bytes(as_bytes(encoder.encode(pa.record_batch([pa.array([], pa.int64())], names=["i"]), 1))) == b""

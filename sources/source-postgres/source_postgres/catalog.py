@@ -10,7 +10,7 @@ from airbyte_cdk.models import AirbyteStream, SyncMode
 from source_postgres.types import Mapping, PgType, mapping, nullable
 
 _RELATIONS = """
-SELECT c.oid, n.nspname, c.relname, c.relkind
+SELECT c.oid, n.nspname, c.relname, c.relkind, c.relhassubclass
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = ANY(%(schemas)s)
   AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
@@ -55,11 +55,13 @@ class Relation:
     kind: str  # pg_class.relkind
     columns: tuple[PgColumn, ...]
     primary_key: tuple[str, ...]
+    has_children: bool  # pg_class.relhassubclass: inheritance children are read with it
 
     @property
     def has_ctid(self) -> bool:
-        """Views (and foreign tables) have no physical row address to resume from."""
-        return self.kind in ("r", "m")
+        """Whether ctid is a row's own position: views (and foreign tables) have none, and a table with
+        inheritance children shares ctid values with them."""
+        return self.kind in ("r", "m") and not self.has_children
 
     def column(self, name: str) -> PgColumn | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -109,6 +111,6 @@ def relations(conn: psycopg.Connection, schemas: list[str], names: list[str] | N
         columns[relid].append(PgColumn(name, pg_type, mapping(pg_type)))
     keys = dict(conn.execute(_PRIMARY_KEYS, (oids,)).fetchall())
     return [
-        Relation(schema, name, kind, tuple(columns[oid]), tuple(keys.get(oid) or ()))
-        for oid, schema, name, kind in found
+        Relation(schema, name, kind, tuple(columns[oid]), tuple(keys.get(oid) or ()), has_children)
+        for oid, schema, name, kind, has_children in found
     ]

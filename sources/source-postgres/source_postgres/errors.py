@@ -15,6 +15,11 @@ from source_postgres.config import PostgresConfig
 
 # (pattern in libpq's message, failure type, what to tell the user)
 _CONNECT_FAILURES: list[tuple[str, FailureType, str]] = [
+    (  # SQLSTATE 57P01-57P03 (shutting down, starting up, in recovery) and 53300 (too many connections)
+        r"the database system is|terminating connection|too many (?:clients|connections)|remaining connection slots",
+        FailureType.transient_error,
+        "{address} does not accept connections right now ({detail}): try again later.",
+    ),
     (
         r"password authentication failed|no password supplied|role .* does not exist|pg_hba\.conf",
         FailureType.config_error,

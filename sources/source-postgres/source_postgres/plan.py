@@ -5,7 +5,9 @@ ctid, for tables without one), and cursor then primary key for incremental. A ST
 the last emitted row in that order; the next read continues strictly after it.
 
 Values of a position travel as text in PostgreSQL's own output format (which casts back exactly) and reach
-the server only as bound parameters: the streamed query reads them with current_setting().
+the server only as bound parameters: the streamed query reads them with current_setting(). The query orders
+and compares the table's own columns (qualified by the relation's alias), never the SELECT list's outputs of the
+same name, which may be a text cast of them (inet, enums, intervals...) that sorts differently.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from source_postgres.types import orderable, select_expression
 
 FULL_REFRESH_DONE = "__ab_full_refresh_sync_complete"
 _SETTING = "airbyte.p{}"
-# Kinds whose Arrow value is already the exact text (or integer) PostgreSQL casts back; others get a
-# hidden `CAST(column AS text)` select column for their position.
+_ALIAS = "_ab_rel"  # the relation's alias in the read query
+# Kinds whose Arrow value is already the exact text (or integer) PostgreSQL casts back (bytea's base64 is not);
+# others get a hidden `CAST(column AS text)` select column for their position.
 _EXACT_KINDS = {Kind.INTEGER, Kind.STRING, Kind.DECIMAL}
 
 
@@ -32,9 +35,9 @@ _EXACT_KINDS = {Kind.INTEGER, Kind.STRING, Kind.DECIMAL}
 class OrderColumn:
     name: str  # column name, or "ctid"
     field: str  # the batch field holding its position value
-    expression: sql.Composable
+    expression: sql.Composable  # the table's column, qualified by the relation's alias
     type: sql.Composable  # the type the position text is cast back to
-    hidden: bool  # selected only for the position
+    hidden: sql.Composable | None  # what is selected as `field` when the data columns do not hold the position
 
 
 @dataclass(frozen=True)
@@ -56,15 +59,15 @@ class ReadPlan:
 
     def query(self, resume_from: int) -> sql.Composed:
         """SELECT for this stream, continuing after a position of `resume_from` leading order columns."""
-        rel = sql.Identifier(self.relation.schema, self.relation.name)
+        rel = sql.SQL("{} AS {}").format(
+            sql.Identifier(self.relation.schema, self.relation.name), sql.Identifier(_ALIAS)
+        )
         select = [
             sql.SQL("{} AS {}").format(select_expression(sql.Identifier(c.name), c.how), sql.Identifier(c.name))
             for c in self.columns
         ]
         select += [
-            sql.SQL("CAST({} AS text) AS {}").format(o.expression, sql.Identifier(o.field))
-            for o in self.order
-            if o.hidden
+            sql.SQL("{} AS {}").format(o.hidden, sql.Identifier(o.field)) for o in self.order if o.hidden is not None
         ]
         where: list[sql.Composable] = []
         if self.cursor is not None:
@@ -141,17 +144,21 @@ class ReadPlan:
         return None
 
 
-def _order_column(relation: Relation, column: PgColumn, taken: set[str]) -> OrderColumn:
-    hidden = column.how.kind not in _EXACT_KINDS
-    field = column.name
-    if hidden:
+def _order_column(column: PgColumn, data: tuple[PgColumn, ...], taken: set[str]) -> OrderColumn:
+    """Order by `column`; its position comes from its `data` column when that holds the exact text, otherwise
+    from a hidden one (its text, or the data's own form when the catalog does not select it)."""
+    expression = sql.Identifier(_ALIAS, column.name)
+    exact = column.how.kind in _EXACT_KINDS and column.how.cast != "base64"
+    field, hidden = column.name, None
+    if not exact:
         field = "_ab_position_" + column.name
         while field in taken:
             field = "_" + field
         taken.add(field)
-    return OrderColumn(
-        column.name, field, sql.Identifier(column.name), sql.Identifier(column.type.schema, column.type.name), hidden
-    )
+        hidden = sql.SQL("CAST({} AS text)").format(expression)
+    elif column not in data:
+        hidden = select_expression(expression, column.how)
+    return OrderColumn(column.name, field, expression, sql.Identifier(column.type.schema, column.type.name), hidden)
 
 
 def plan_stream(
@@ -185,13 +192,18 @@ def plan_stream(
                 f"Cursor column {cursor!r} of {where} has type {column.type.name}, which cannot be a cursor: "
                 "use a number, date, timestamp, text or uuid column."
             )
-        order.append(_order_column(relation, column, taken))
-    order += [_order_column(relation, relation.column(k), taken) for k in key if k != cursor]
+        order.append(_order_column(column, columns, taken))
+    order += [_order_column(relation.column(k), columns, taken) for k in key if k != cursor]
     unique = bool(key) or (cursor is not None and cursor in key)
     if cursor is None and not key and relation.has_ctid:
         field = "_ab_ctid"
         while field in taken:
             field = "_" + field
-        order.append(OrderColumn("ctid", field, sql.SQL("ctid"), sql.Identifier("pg_catalog", "tid"), True))
+        ctid = sql.Identifier(_ALIAS, "ctid")
+        order.append(
+            OrderColumn(
+                "ctid", field, ctid, sql.Identifier("pg_catalog", "tid"), sql.SQL("CAST({} AS text)").format(ctid)
+            )
+        )
         unique = True
     return ReadPlan(relation, columns, tuple(order), cursor, unique)

@@ -22,7 +22,7 @@ from airbyte_cdk.models import AirbyteMessage, FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_core.checkpoint import CheckpointClock, state_message
-from source_core.emit import Column, RecordEncoder, string_array
+from source_core.emit import Column, RecordEncoder, plain, string_array
 from source_core.launch import Records
 from source_core.prefetch import prefetch
 from source_core.progress import Progress
@@ -113,7 +113,7 @@ class TableReader:
 
     def _last_boundary(self, batch: pa.RecordBatch) -> int:
         """Index of the last row whose cursor value differs from the next row's (-1 if none)."""
-        values = batch.column(self.plan.order[0].field)
+        values = plain(batch.column(self.plan.order[0].field))  # numeric's extension type has no comparisons
         if len(values) < 2:
             return -1
         changes = pc.indices_nonzero(pc.not_equal(values.slice(1), values.slice(0, len(values) - 1)))

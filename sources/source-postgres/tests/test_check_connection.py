@@ -13,7 +13,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from airbyte_cdk.models import FailureType
 from psycopg import sql
+
+from source_postgres.config import PostgresConfig
+from source_postgres.errors import connect_error
 
 PWUSER, PASSWORD = "pwuser", "pwuser-secret-9"
 SERVER_CERT = Path("/etc/postgresql-test-tls/server.crt")
@@ -110,6 +114,31 @@ def test_no_select_on_any_table(connector, config, schema, role, pg):
     failed(connector.run("check", config | {"username": role}), "SELECT", schema)
     pg.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(schema, "secret"), sql.Identifier(role)))
     assert status(connector.run("check", config | {"username": role}))["status"] == "SUCCEEDED"
+
+
+def test_a_server_refusing_more_connections_is_a_transient_failure(connector, config, schema, role, pg):
+    pg.execute(sql.SQL("ALTER ROLE {} CONNECTION LIMIT 0").format(sql.Identifier(role)))  # SQLSTATE 53300
+    failed(connector.run("check", config | {"username": role}), "try again later", "too many connections")
+    run = connector.run("read", config | {"username": role}, {"streams": []})
+    assert run.exit_code != 0
+    assert run.errors[0]["failure_type"] == "transient_error", run.errors
+
+
+@pytest.mark.parametrize(
+    "fatal",
+    [
+        "the database system is starting up",  # 57P03
+        "the database system is shutting down",  # 57P03
+        "terminating connection due to administrator command",  # 57P01
+        "sorry, too many clients already",  # 53300
+        "remaining connection slots are reserved for roles with the SUPERUSER attribute",  # 53300
+    ],
+)
+def test_a_server_not_accepting_connections_now_is_transient(config, fatal):
+    exc = psycopg.OperationalError(f'connection to server at "127.0.0.1", port 5432 failed: FATAL:  {fatal}')
+    error = connect_error(exc, PostgresConfig.parse(config))
+    assert error.failure_type == FailureType.transient_error
+    assert fatal in error.message
 
 
 def test_bad_extra_connection_parameter(connector, config):

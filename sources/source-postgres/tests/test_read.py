@@ -127,6 +127,47 @@ def test_selected_columns_only(pg, schema, config, connector):
     assert run.data == [{"id": 1, "day": "2024-01-01"}, {"id": 2, "day": "2024-01-01"}, {"id": 3, "day": "2024-01-01"}]
 
 
+@pytest.mark.parametrize(
+    ("settings", "first_state"),
+    [
+        ({}, {"key": {"id": 7}}),
+        (
+            {"sync_mode": "incremental", "cursor_field": ["day"]},
+            {"cursor_field": ["day"], "cursor": "2024-01-01", "key": {"id": 7}},
+        ),
+    ],
+    ids=["full_refresh", "incremental"],
+)
+def test_key_and_cursor_need_not_be_selected(pg, schema, config, connector, settings, first_state):
+    make_table(pg, schema, "events", 30)
+    config["checkpoint_interval_rows"] = 7
+    catalog = connector.catalog(config, **settings)
+    catalog["streams"][0]["stream"]["json_schema"]["properties"] = {"name": {"type": ["null", "string"]}}
+    run = connector.run("read", config, catalog)
+    assert run.exit_code == 0, run.stdout[-2000:]
+    assert run.data == [{"name": f"row {i}"} for i in range(1, 31)]
+    assert run.states[0]["stream"]["stream_state"] == first_state
+    resumed = connector.run("read", config, catalog, state=state_list(run.states[0]))
+    assert resumed.exit_code == 0, resumed.stdout[-2000:]
+    assert resumed.data == [{"name": f"row {i}"} for i in range(8, 31)]
+
+
+def test_an_inheritance_parent_without_a_key_is_not_resumed_by_row_address(pg, schema, config, connector):
+    """Rows of a parent and of its children share ctid values: no ctid position can tell them apart."""
+    parent, child = sql.Identifier(schema, "parent"), sql.Identifier(schema, "child")
+    pg.execute(sql.SQL("CREATE TABLE {} (id bigint)").format(parent))
+    pg.execute(sql.SQL("CREATE TABLE {} () INHERITS ({})").format(child, parent))
+    pg.execute(sql.SQL("INSERT INTO {} SELECT generate_series(1, 20)").format(parent))
+    pg.execute(sql.SQL("INSERT INTO {} SELECT generate_series(21, 40)").format(child))
+    config["checkpoint_interval_rows"] = 5
+    catalog = connector.catalog(config, streams=["parent"])
+    assert catalog["streams"][0]["stream"]["is_resumable"] is False
+    run = connector.run("read", config, catalog)
+    assert run.exit_code == 0, run.stdout[-2000:]
+    assert sorted(d["id"] for d in run.data) == list(range(1, 41))
+    assert [s["stream"]["stream_state"] for s in run.states] == [{"__ab_full_refresh_sync_complete": True}]
+
+
 def test_views_and_materialized_views(pg, schema, config, connector):
     make_table(pg, schema, "events", 50)
     pg.execute(

@@ -37,6 +37,12 @@ TABLES = {
         "g, (g / 10) * 1.25, TIMESTAMPTZ '2024-01-01 00:00:00.5+00' + (g / 10) * interval '1.25 s', "
         "md5((g / 10)::text)::uuid",
     ),
+    # selected as text casts whose text order is not the type's order (10.0.10.1 < 10.0.2.1, PT10S < PT2S),
+    # and bytea, written as base64: order and positions must use the column itself
+    "inet_key": ("id bigint, ip inet PRIMARY KEY", "g, ('10.0.' || g || '.1')::inet"),
+    "bytea_key": ("id bigint, k bytea PRIMARY KEY", "g, int4send(g::int)"),
+    "interval": ("id bigint PRIMARY KEY, iv interval", "g, (g / 10) * interval '1 s'"),
+    "interval_no_key": ("id bigint, iv interval", "g, (g / 10) * interval '1 s'"),
     # 300 bytes a row: 300,000 rows are far more than the driver and the pipe buffer hold at once
     "wide": ("id bigint PRIMARY KEY, v text", "g, repeat('x', 300)"),
 }
@@ -77,6 +83,11 @@ SCENARIOS = {
     "incremental on timestamptz": ("typed", {"sync_mode": "incremental", "cursor_field": ["ts"]}),
     "incremental on uuid": ("typed", {"sync_mode": "incremental", "cursor_field": ["u"]}),
     "incremental on timestamptz, no key": ("typed_no_key", {"sync_mode": "incremental", "cursor_field": ["ts"]}),
+    "incremental on numeric, no key": ("typed_no_key", {"sync_mode": "incremental", "cursor_field": ["n"]}),
+    "full refresh by inet key": ("inet_key", {}),
+    "full refresh by bytea key": ("bytea_key", {}),
+    "incremental on interval": ("interval", {"sync_mode": "incremental", "cursor_field": ["iv"]}),
+    "incremental on interval, no key": ("interval_no_key", {"sync_mode": "incremental", "cursor_field": ["iv"]}),
 }
 
 

@@ -178,3 +178,12 @@ def test_json_uuid_bytea_and_arrays(pg, read_typed):
     assert [base64.b64decode(v) for v in column(records, "c_bytea")] == [bytes(b) for b in truth(pg, "c_bytea")]
     assert column(records, "c_ints") == truth(pg, "c_ints")
     assert column(records, "c_texts") == truth(pg, "c_texts")
+
+
+def test_time_24_00_is_read_as_postgresql_gives_it(pg, schema, config, connector):
+    table = sql.Identifier(schema, "clock")
+    pg.execute(sql.SQL("CREATE TABLE {} (id int PRIMARY KEY, tm time)").format(table))
+    pg.execute(sql.SQL("INSERT INTO {} VALUES (1, '24:00:00'), (2, '00:00:00')").format(table))
+    run = connector.run("read", config, connector.catalog(config))
+    assert run.exit_code == 0, run.stdout[-2000:]
+    assert run.data == [{"id": 1, "tm": "24:00:00.000000"}, {"id": 2, "tm": "00:00:00.000000"}]
