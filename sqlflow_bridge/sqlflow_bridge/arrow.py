@@ -63,20 +63,36 @@ class Typed:
 
 def from_parsed(stream: TargetStream, parsed: pa.Table) -> Typed:
     """The parser's table (numbers as their text, metadata columns) -> the stream's typed columns."""
-    columns = []
+    meta = parsed.column(META)
+    changed = pc.invert(pc.match_substring(meta, _NO_CHANGES))
+    columns, fields = [], set()
     for column in stream.columns:
         values = parsed.column(column.name)
         if column.kind is Kind.NUMBER:
-            values = pc.cast(values, pa.float64())
+            values, bad = _numbers(values)
+            if bad is not None:
+                fields.add(column.name)
+                changed = pc.or_(changed, bad)
         columns.append(values.cast(ARROW_TYPES[column.kind]))
-    meta = parsed.column(META)
-    changed = pc.invert(pc.match_substring(meta, _NO_CHANGES))
     nulled = pc.sum(changed).as_py() or 0
-    fields: set[str] = set()
     if nulled:
         for text in meta.filter(changed).to_pylist():
             fields.update(c.name for c in stream.columns if f'"field":"{c.name}"' in text)
     return Typed(pa.table(columns, schema=arrow_schema(stream)), nulled, frozenset(fields))
+
+
+def _numbers(text: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray | None]:
+    """Number text as float64, NaN and infinities nulled (as on the fast path), and a mask of those if any."""
+    try:
+        values = pc.cast(text, pa.float64())
+    except pa.ArrowInvalid:  # text the parser's DuckDB took but Arrow does not (" 1.5")
+        with _duckdb().cursor() as db:
+            db.register("t", pa.table({"v": text}))
+            values = db.sql("SELECT TRY_CAST(v AS DOUBLE) AS v FROM t").to_arrow_table().column("v")
+    bad = pc.and_kleene(pc.invert(pc.is_finite(values)), pc.is_valid(values))
+    if not pc.any(bad).as_py():
+        return values, None
+    return pc.if_else(bad, pa.scalar(None, pa.float64()), values), pc.fill_null(bad, False)
 
 
 def _plain(values: pa.Array) -> pa.Array:
@@ -104,6 +120,8 @@ def _column(values: pa.Array, source: Kind, target: Kind) -> tuple[pa.Array, pa.
     if source is Kind.UUID:
         values = uuid_text(values) if pa.types.is_fixed_size_binary(values.type) else values
     if target is Kind.NUMBER:
+        if pa.types.is_float32(values.type):  # via its text, as on the JSON path: 0.1, not 0.10000000149011612
+            values = pc.cast(values, pa.string())
         values = pc.cast(values, pa.float64())
         bad = pc.invert(pc.is_finite(values))
     elif target is Kind.DATE:

@@ -35,7 +35,7 @@ from sqlflow_bridge.reader import Batch, State, connector_failure, handle_contro
 from sqlflow_bridge.runners import CommandRunner, ImageRunner, InProcessRunner, Runner
 from sqlflow_bridge.secrets import Masker, resolve
 from sqlflow_bridge.state import StateStore
-from sqlflow_bridge.writer import WriteResult, catalog_for, record_blocks
+from sqlflow_bridge.writer import WriteResult, catalog_for, is_bridge_state, record_blocks
 
 logger = logging.getLogger("sqlflow_bridge")
 
@@ -78,6 +78,33 @@ class _Messages:
     def first(self, kind: str) -> dict[str, Any] | None:
         found = self.by_type.get(kind)
         return found[0] if found else None
+
+
+class Reading(Iterator[StreamChunk]):
+    """The chunks of one `read`. Iterating it commits each STATE to the store once the caller asks for the chunk
+    after it; `write` takes the STATEs along instead (`with_states`) and commits those the destination acknowledged.
+    """
+
+    def __init__(self, events: Iterator[StreamChunk | State], store: StateStore | None, scope: str):
+        self._events = events
+        self.store = store
+        self.scope = scope
+
+    def __next__(self) -> StreamChunk:
+        for event in self._events:
+            if not isinstance(event, State):
+                return event
+            if self.store is not None:
+                self.store.commit(self.scope, [event.message])
+        raise StopIteration
+
+    def with_states(self) -> Iterator[StreamChunk | State]:
+        """The chunks and, in their place among them, the STATEs (not committed)."""
+        return self._events
+
+    def close(self) -> None:
+        """Stop the connector (as leaving a loop over the read does)."""
+        self._events.close()
 
 
 class AirbyteConnector:
@@ -134,7 +161,7 @@ class AirbyteConnector:
                         logger.warning(
                             "%s: not a protocol line, skipped: %s",
                             self.label,
-                            self.masker(line[:200].decode(errors="replace")),
+                            self.masker(line.decode(errors="replace"))[:200],
                         )
                     continue
                 if not isinstance(message, dict):
@@ -221,35 +248,45 @@ class AirbyteConnector:
         catalog: Mapping[str, Any] | None = None,
         sync_mode: str | None = None,
         cursor_field: str | None = None,
-    ) -> Iterator[StreamChunk]:
+    ) -> Reading:
         """Records as DataChunks, one per batch the connector produced, in its order.
 
         `state`: the states to start from (a list, as `--state` takes), or a `StateStore` whose states for `scope`
         are read first and to which every STATE is committed once the caller has taken every chunk before it (asked
-        for the next one). The next read from the same store continues after the last committed state.
+        for the next one); handed to `write`, only once the destination acknowledged the records before it. The next
+        read from the same store continues after the last committed state.
         """
+        store = state if isinstance(state, StateStore) else None
+        return Reading(self._events(config, streams, state, scope, catalog, sync_mode, cursor_field), store, scope)
+
+    def _events(
+        self,
+        config: Mapping[str, Any],
+        streams: Sequence[str] | None,
+        state: StateStore | list[dict[str, Any]] | None,
+        scope: str,
+        catalog: Mapping[str, Any] | None,
+        sync_mode: str | None,
+        cursor_field: str | None,
+    ) -> Iterator[StreamChunk | State]:
+        """The chunks and STATEs of one read, in the connector's order."""
         resolved = self.resolve(config)
         catalog = (
             dict(catalog)
             if catalog is not None
-            else self.configured_catalog(resolved, streams, sync_mode, cursor_field)
+            else self.configured_catalog(config, streams, sync_mode, cursor_field)  # resolves `config` itself
         )
         try:
             targets = target_streams(read_catalog(catalog), lambda name: name, lambda namespace: namespace or "")
         except AirbyteTracedException as exc:
             raise ConnectorError.from_traced(exc) from None
-        store = state if isinstance(state, StateStore) else None
-        start = store.load(scope) if store is not None else state
+        start = state.load(scope) if isinstance(state, StateStore) else state
         files = {"config": resolved, "catalog": catalog, "state": start or None}
         started = time.perf_counter()
         try:
             with self.runner.start("read", files) as run:
                 for event in read_events(run, targets, self.label, self.masker, logger, self.metrics.http):
-                    if isinstance(event, State):
-                        if store is not None:
-                            store.commit(scope, [event.message])
-                        continue
-                    yield self._chunk(event)
+                    yield event if isinstance(event, State) else self._chunk(event)
         except ConnectorError:
             self.metrics.errors += 1
             raise
@@ -283,13 +320,16 @@ class AirbyteConnector:
         """Send records to a destination's `write`; which STATEs it acknowledged (committed) comes back.
 
         `chunks`: `StreamChunk`s, (stream name, DataChunk or Arrow table) pairs, and STATE objects (dicts with a
-        `type`) to pass on in order. After each chunk that no STATE follows, the bridge adds a STATE of its own
-        (`{"bridge_chunk": n}`), so the acknowledged states say how far the destination committed.
+        `type`) to pass on in order. After each chunk the bridge adds a STATE of its own (`{"bridge_chunk": n}`), so
+        the acknowledged states say how far the destination committed. `chunks` may be a `read` itself: its STATEs
+        then go to the destination too, and reach the read's store only once the destination acknowledged them.
         Without `catalog`, one is built from the chunks' Arrow schemas (which means reading them all first).
         """
+        store, scope = (chunks.store, chunks.scope) if isinstance(chunks, Reading) else (None, "")
+        items = chunks.with_states() if isinstance(chunks, Reading) else chunks
         resolved = self.resolve(config)
-        items = list(chunks) if catalog is None else chunks
         if catalog is None:
+            items = list(items)
             catalog = catalog_for(items, destination_sync_mode)
         streams = {s["stream"]["name"]: s for s in catalog["streams"]}
         started = time.perf_counter()
@@ -307,6 +347,8 @@ class AirbyteConnector:
                     result.acknowledged.append(message["state"])
                 elif isinstance(message, dict):
                     handle_control(message, self.label, self.masker, logger, errors, self.metrics.http)
+            if store is not None:  # also when the source or destination failed afterwards: these rows are written
+                store.commit(scope, [s for s in result.acknowledged if not is_bridge_state(s)])
             failure = connector_failure(run, self.label, errors, self.masker)
         self.metrics.seconds += time.perf_counter() - started
         if failure is not None:

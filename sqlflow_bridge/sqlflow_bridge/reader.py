@@ -15,13 +15,14 @@ from typing import Any
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from destination_core.parse import MessageParser, StreamKey
+from destination_core.parse import logger as parser_logger
 from destination_core.streams import TargetStream
 from source_core.http import parse_figures
 from source_core.launch import Records
 from sqlflow_bridge.arrow import Typed, from_parsed, from_records
 from sqlflow_bridge.errors import ConnectorError
 from sqlflow_bridge.runners import Run
-from sqlflow_bridge.secrets import Masker
+from sqlflow_bridge.secrets import Masker, masked_logs
 
 _LOG_LEVELS = {"FATAL": logging.CRITICAL, "ERROR": logging.ERROR, "WARN": logging.WARNING, "DEBUG": logging.DEBUG}
 
@@ -46,7 +47,7 @@ def connector_failure(run: Run, label: str, errors: list[dict[str, Any]], masker
         error.internal_message = masker(error.internal_message)
         return error
     if code != 0:
-        tail = masker(run.stderr_tail().strip()[-1000:]) or "no output on stderr"
+        tail = masker(run.stderr_tail().strip())[-1000:] or "no output on stderr"
         return ConnectorError(f"{label} exited with code {code} without saying why; its stderr ends: {tail}")
     return None
 
@@ -77,7 +78,8 @@ def read_events(
 ) -> Iterator[Batch | State]:
     """Typed batches and states of one `read`; raises `ConnectorError` if the connector failed."""
     errors: list[dict[str, Any]] = []
-    with closing(MessageParser(streams, exact_numbers=False)) as parser:
+    # The parser logs stray stdout lines (which may hold a secret) through its own logger.
+    with closing(MessageParser(streams, exact_numbers=False)) as parser, masked_logs(parser_logger, masker):
         for piece in run.pieces():
             if isinstance(piece, Records):
                 key = (piece.encoder.namespace, piece.encoder.stream)

@@ -96,10 +96,22 @@ class Runner(ABC):
         `write`, `stdin` (blocks of RECORD and STATE lines)."""
 
 
-def _blocks(stream: Any) -> Iterator[bytes]:
+def _blocks(stream: Any, stop: Callable[[], None]) -> Iterator[bytes]:
     """Blocks of whole lines from a connector's stdout, read by a thread of their own: the connector keeps writing
-    (it does not wait on a full pipe) while the bridge parses the block before."""
-    return prefetch((bytes(block) for block in read_lines(stream, CHUNK_BYTES)), depth=2)
+    (it does not wait on a full pipe) while the bridge parses the block before.
+
+    A consumer that leaves early calls `stop` (ends the connector) first: closing the blocks joins the thread, which
+    may be waiting for output the connector is in no hurry to write.
+    """
+    blocks = prefetch((bytes(block) for block in read_lines(stream, CHUNK_BYTES)), depth=2)
+    try:
+        for block in blocks:  # noqa: UP028 - `yield from` would close `blocks` before `stop` could run
+            yield block
+    except GeneratorExit:
+        stop()
+        raise
+    finally:
+        blocks.close()
 
 
 def _write_files(folder: Path, files: Mapping[str, Any], prefix: str) -> list[str]:
@@ -153,7 +165,7 @@ class _ProcessRun(Run):
             self._feeder.start()
 
     def pieces(self) -> Iterator[Piece]:
-        yield from _blocks(self.process.stdout)
+        yield from _blocks(self.process.stdout, self._stop)
 
     def wait(self) -> int:
         if self._feeder is not None:
@@ -170,7 +182,7 @@ class _ProcessRun(Run):
         self._stderr.seek(max(0, size - STDERR_TAIL))
         return self._stderr.read().decode(errors="replace")
 
-    def close(self) -> None:
+    def _stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -178,6 +190,9 @@ class _ProcessRun(Run):
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def close(self) -> None:
+        self._stop()
         self.process.stdout.close()
         self._stderr.close()
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -255,7 +270,13 @@ class _ContainerRun(Run):
 
     def pieces(self) -> Iterator[Piece]:
         chunks = self.container.logs(stdout=True, stderr=False, stream=True, follow=True)
-        yield from _blocks(_Chunks(iter(chunks)))
+        yield from _blocks(_Chunks(iter(chunks)), self._stop)
+
+    def _stop(self) -> None:
+        import docker
+
+        with contextlib.suppress(docker.errors.APIError):  # it has ended already
+            self.container.kill()
 
     def wait(self) -> int:
         if self._feeder is not None:

@@ -6,9 +6,11 @@ whatever the bridge logs, stores or raises passes through it first.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from airbyte_cdk.utils.airbyte_secrets_utils import get_secrets
@@ -73,3 +75,29 @@ class Masker:
         for secret in sorted(self._secrets, key=len, reverse=True):
             text = text.replace(secret, MASK)
         return text
+
+
+class MaskingFilter(logging.Filter):
+    """Masks the records of the logger it is added to."""
+
+    def __init__(self, masker: Masker):
+        super().__init__()
+        self.masker = masker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = self.masker(message)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        return True
+
+
+@contextmanager
+def masked_logs(logger: logging.Logger, masker: Masker) -> Iterator[None]:
+    """Mask what `logger` itself logs (not its children) meanwhile: code the bridge calls but does not own."""
+    masking = MaskingFilter(masker)
+    logger.addFilter(masking)
+    try:
+        yield
+    finally:
+        logger.removeFilter(masking)

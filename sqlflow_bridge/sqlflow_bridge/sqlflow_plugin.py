@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlflow.connectors.base import ConnectionTestResult, Connector, ConnectorState, ExportConnector, Schema
@@ -42,7 +43,7 @@ SOURCE_SCHEMA = ConnectorSchema(
         FieldSchema("connector", description="Command or package name (source-postgres), or image (runner image)"),
         FieldSchema("runner", required=False, allowed_values=list(RUNNERS)),
         FieldSchema("config", required=False, field_type="object", description="Connector config; ${ENV} allowed"),
-        FieldSchema("stream", required=False, description="Stream to load (default: the LOAD's table name)"),
+        FieldSchema("stream", required=False, description="Stream to load (default: the SOURCE name)"),
         FieldSchema("sync_mode", required=False, allowed_values=list(SYNC_MODES)),
         FieldSchema("cursor_field", required=False),
         FieldSchema("state_path", required=False, description="State file (.json) or DuckDB file (.duckdb)"),
@@ -166,7 +167,9 @@ class AirbyteSource(Connector):
             table = table.filter(pc.greater(table.column(cursor), bound))
         if columns:
             table = table.select(columns)
-        yield DataChunk(table)  # SQLFlow 0.1.7 uses only the first chunk: every record is in this one
+        # SQLFlow 0.1.7 uses only the first chunk (every record is in this one), as `pandas_df`: with Arrow-backed
+        # columns, so that a nullable BIGINT stays BIGINT (plain `to_pandas()` makes it float64).
+        yield DataChunk(table.to_pandas(types_mapper=pd.ArrowDtype))
         if store is not None:  # SQLFlow took the chunk
             if deferred is None:
                 store.flush()
@@ -203,9 +206,9 @@ class AirbyteExport(ExportConnector):
         result = self.connector.write(
             self.options.get("config") or {}, [(stream, data_chunk)], destination_sync_mode=sync_mode
         )
-        if result.rows_committed != result.rows_sent:
+        if not result.complete:
             raise ConnectorError(
-                f"{self.connector.label} committed {result.rows_committed} of {result.rows_sent} rows of {stream}."
+                f"{self.connector.label} did not acknowledge all {result.rows_sent} rows of {stream} it was sent."
             )
 
 

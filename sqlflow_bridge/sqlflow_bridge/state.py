@@ -110,7 +110,11 @@ class FileStateStore(StateStore):
 
 
 class DuckDBStateStore(StateStore):
-    """Rows (key, value JSON, timestamp) of a DuckDB table, key "scope/stream", as SQLFlow's `sqlflow_state`."""
+    """Rows (key, value JSON, timestamp) of a DuckDB table, key "scope/stream", as SQLFlow's `sqlflow_state`.
+
+    A "/" in the stream part is written %2F (and "%" %25), so that a scope's keys are those with no "/" after its
+    own: scope "prod" never sees the states of scope "prod/x".
+    """
 
     def __init__(self, path: str | os.PathLike[str], table: str = "sqlflow_state"):
         super().__init__()
@@ -125,20 +129,34 @@ class DuckDBStateStore(StateStore):
         # A connection per use: the file stays free for other processes (SQLFlow's own) between commits.
         return duckdb.connect(self.path)
 
+    def _where(self, scope: str) -> tuple[str, list[Any]]:
+        """The condition that picks the keys of `scope`, and its parameters."""
+        return "starts_with(key, ?) AND strpos(substr(key, ?), '/') = 0", [scope + "/", len(scope) + 2]
+
     def _read(self, scope: str) -> dict[str, dict[str, Any]]:
+        where, params = self._where(scope)
         with self._connect() as db:
-            rows = db.execute(
-                f"SELECT key, value FROM {self.table} WHERE starts_with(key, ?) ORDER BY key", [scope + "/"]
-            ).fetchall()
-        return {key[len(scope) + 1 :]: json.loads(value) for key, value in rows}
+            rows = db.execute(f"SELECT key, value FROM {self.table} WHERE {where} ORDER BY key", params).fetchall()
+        return {_unescape(key[len(scope) + 1 :]): json.loads(value) for key, value in rows}
 
     def _replace(self, scope: str, states: dict[str, dict[str, Any]]) -> None:
+        where, params = self._where(scope)
         with self._connect() as db:
             db.execute("BEGIN")
-            db.execute(f"DELETE FROM {self.table} WHERE starts_with(key, ?)", [scope + "/"])
+            db.execute(f"DELETE FROM {self.table} WHERE {where}", params)
             for key, state in states.items():
-                db.execute(f"INSERT INTO {self.table} VALUES (?, ?, now())", [f"{scope}/{key}", json.dumps(state)])
+                db.execute(
+                    f"INSERT INTO {self.table} VALUES (?, ?, now())", [f"{scope}/{_escape(key)}", json.dumps(state)]
+                )
             db.execute("COMMIT")
+
+
+def _escape(key: str) -> str:
+    return key.replace("%", "%25").replace("/", "%2F")
+
+
+def _unescape(key: str) -> str:
+    return key.replace("%2F", "/").replace("%25", "%")
 
 
 class DeferredStateStore(StateStore):

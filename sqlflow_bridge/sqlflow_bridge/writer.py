@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from source_core.emit import Column, Kind, RecordEncoder, as_bytes, kind_of
 from sqlflow_bridge.arrow import ARROW_TYPES
 from sqlflow_bridge.errors import config_error
+from sqlflow_bridge.reader import State
 
 
 @dataclass
@@ -28,10 +29,22 @@ class WriteResult:
 
     acknowledged: list[dict[str, Any]] = field(default_factory=list)
     rows_sent: int = 0
+    last_sent: dict[str, Any] | None = None  # the last STATE sent to the destination
 
     @property
     def rows_committed(self) -> int:
         return sum(int((s.get("destinationStats") or {}).get("recordCount") or 0) for s in self.acknowledged)
+
+    @property
+    def complete(self) -> bool:
+        """Whether the destination committed everything: by its counts when each acknowledged STATE has them (the
+        destinations of this repository add `destinationStats`; airbyte-cdk's echo STATEs as they came), else by its
+        acknowledging the last STATE sent."""
+        if not self.acknowledged:
+            return False
+        if all("destinationStats" in s for s in self.acknowledged):
+            return self.rows_committed == self.rows_sent
+        return {k: v for k, v in self.acknowledged[-1].items() if k != "destinationStats"} == self.last_sent
 
 
 def json_schema_of(arrow_type: pa.DataType) -> dict[str, Any]:
@@ -60,11 +73,19 @@ def json_schema_of(arrow_type: pa.DataType) -> dict[str, Any]:
     return {**schema, "type": ["null", schema["type"]]}
 
 
+def is_bridge_state(state: dict[str, Any]) -> bool:
+    """Whether an acknowledged STATE is one the bridge added after a chunk (`{"bridge_chunk": n}`)."""
+    return list((state.get("stream") or {}).get("stream_state") or {}) == ["bridge_chunk"]
+
+
 def _named_tables(items: Iterable[Any]) -> Iterator[tuple[str, str | None, pa.Table] | dict[str, Any]]:
-    """(stream, namespace, table) per chunk, and STATE objects as they are."""
+    """(stream, namespace, table) per chunk, and STATE objects (also a read's `State`s) as they are."""
     for item in items:
         if isinstance(item, dict):
             yield item
+            continue
+        if isinstance(item, State):
+            yield item.message
             continue
         if isinstance(item, tuple):
             name, data = item
@@ -132,10 +153,13 @@ def encode_table(name: str, namespace: str | None, table: pa.Table, json_schema:
 def record_blocks(items: Iterable[Any], streams: Mapping[str, dict[str, Any]], result: WriteResult) -> Iterator[bytes]:
     """The destination's stdin: each chunk's RECORD lines followed by a STATE of the bridge's own
     (`{"bridge_chunk": n}`), and the caller's STATE objects where they come."""
-    for n, item in enumerate(_named_tables(items), start=1):
+    n = 0
+    for item in _named_tables(items):
         if isinstance(item, dict):
+            result.last_sent = item
             yield orjson.dumps({"type": "STATE", "state": item}) + b"\n"
             continue
+        n += 1
         name, _, table = item
         if name not in streams:
             raise config_error(f"Chunk of stream {name!r}, which the catalog does not hold ({', '.join(streams)}).")
@@ -144,4 +168,5 @@ def record_blocks(items: Iterable[Any], streams: Mapping[str, dict[str, Any]], r
         yield encode_table(name, stream.get("namespace"), table, stream.get("json_schema") or {})
         descriptor = {"name": name} | ({"namespace": stream["namespace"]} if stream.get("namespace") else {})
         state = {"type": "STREAM", "stream": {"stream_descriptor": descriptor, "stream_state": {"bridge_chunk": n}}}
+        result.last_sent = state
         yield orjson.dumps({"type": "STATE", "state": state}) + b"\n"

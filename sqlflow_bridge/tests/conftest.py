@@ -7,7 +7,9 @@ server fails the tests; it never skips them.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -38,6 +40,14 @@ def schema(pg: psycopg.Connection) -> Iterator[str]:
 @pytest.fixture
 def config(admin_dsn: str, schema: str) -> dict[str, Any]:
     return connection_config(admin_dsn, schemas=[schema])
+
+
+FAKE = Path(__file__).with_name("fake_connector.py")
+
+
+def fake_connector(**kwargs: Any) -> AirbyteConnector:
+    """tests/fake_connector.py as a command: behaviour the connectors of this repository do not show."""
+    return AirbyteConnector.command([sys.executable, str(FAKE)], **kwargs)
 
 
 def make_connector(how: str, name: str) -> AirbyteConnector:

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 from airbyte_cdk.models import FailureType, Status
 
+from destination_core.parse import logger as parser_logger
 from source_core.testing import free_port
 from sqlflow_bridge.connector import AirbyteConnector
+from sqlflow_bridge.connector import logger as bridge_logger
 from sqlflow_bridge.errors import ConnectorError
 from sqlflow_bridge.secrets import MASK
+from tests.conftest import fake_connector
+
+SECRET = "s3cr3t-t0ken-0123456789"
 
 
 def test_spec_is_typed(source: AirbyteConnector) -> None:
@@ -90,3 +98,35 @@ def test_a_connector_that_dies_without_a_trace_is_reported_with_its_stderr() -> 
         AirbyteConnector.command(crash).spec()
     assert "code 3" in caught.value.message and "disk on fire" in caught.value.message
     assert caught.value.failure_type == FailureType.system_error
+
+
+@pytest.fixture
+def logged() -> Iterator[io.StringIO]:
+    """What the bridge's logger and destination-core's parser's logger (`airbyte`) log."""
+    text = io.StringIO()
+    handler = logging.StreamHandler(text)
+    for logger in (bridge_logger, parser_logger):
+        logger.addHandler(handler)
+    yield text
+    for logger in (bridge_logger, parser_logger):
+        logger.removeHandler(handler)
+
+
+def leaked(text: str) -> bool:
+    """Whether any six characters of SECRET in a row show in `text`."""
+    return any(SECRET[i : i + 6] in text for i in range(len(SECRET) - 5))
+
+
+def test_secrets_are_masked_before_output_is_cut_short(logged: io.StringIO) -> None:
+    connector = fake_connector(environ={"BRIDGE_TOKEN": SECRET})
+    connector.check({"token": "${BRIDGE_TOKEN}", "mode": "stray"})  # a stray line, its secret across 200 characters
+    list(connector.read({"token": "${BRIDGE_TOKEN}", "mode": "stray"}))  # a stray line the parser logs
+    with pytest.raises(ConnectorError) as caught:
+        connector.check({"token": "${BRIDGE_TOKEN}", "mode": "die"})  # its secret across the last 1000 characters
+    assert "token=****" in logged.getvalue() and "password ****" in logged.getvalue()
+    assert not leaked(logged.getvalue()) and not leaked(str(caught.value))
+
+
+def test_an_escaped_reference_stays_literal_in_a_read() -> None:
+    (part,) = fake_connector(environ={}).read({"token": "$${BRIDGE_NOT_SET}"})
+    assert part.chunk.arrow_table.column("token").to_pylist() == ["${BRIDGE_NOT_SET}"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from pathlib import Path
 
 import psycopg
@@ -12,19 +13,19 @@ import pytest
 
 from sqlflow_bridge.connector import AirbyteConnector
 from sqlflow_bridge.state import DuckDBStateStore, FileStateStore, StateStore
-from tests.conftest import make_connector, table_of
+from tests.conftest import fake_connector, make_connector, table_of
 
 TYPES_TABLE = """
 CREATE TABLE {schema}.typed (
     id bigint PRIMARY KEY, name text, amount numeric(12, 2), at timestamptz, ok boolean, payload jsonb, day date,
-    score float8, ref uuid, clock time, zoned timetz, local timestamp, tags text[]
+    score float8, ref uuid, clock time, zoned timetz, local timestamp, tags text[], ratio real
 );
 INSERT INTO {schema}.typed
 SELECT g, 'name ' || g || CASE WHEN g % 7 = 0 THEN ' "quoted" é' ELSE '' END, g * 1.37,
        TIMESTAMPTZ '2024-01-01 00:00:00+00' + g * interval '1 second 1 microsecond', g % 2 = 0,
        jsonb_build_object('k', g, 'tags', jsonb_build_array('a', g)), DATE '2020-01-01' + g, g / 7.0,
        md5(g::text)::uuid, TIME '10:00:00.5' + g * interval '1 second', TIMETZ '10:00:00+05',
-       TIMESTAMP '2024-01-01' + g * interval '1 day', ARRAY['x', g::text]
+       TIMESTAMP '2024-01-01' + g * interval '1 day', ARRAY['x', g::text], g / 10.0
 FROM generate_series(1, 500) g;
 INSERT INTO {schema}.typed (id) VALUES (501);
 INSERT INTO {schema}.typed (id, day, at, score) VALUES (502, 'infinity', '-infinity', 'NaN');
@@ -83,8 +84,29 @@ def test_fast_path_equals_json_path_and_command(config: dict, typed_table: str) 
     tables = {how: table_of(list(make_connector(how, "source-postgres").read(config, [typed_table]))) for how in
               ("command", "in_process", "in_process_json")}  # fmt: skip
     assert tables["in_process"].num_rows == 502
+    assert tables["in_process"].column("ratio")[0].as_py() == 0.1  # a real's 0.1 (as its text says), both ways
     assert tables["in_process"].equals(tables["in_process_json"])
     assert tables["in_process"].equals(tables["command"])
+
+
+@pytest.mark.parametrize(
+    ("numbers", "expected"),
+    [([" 1.5", "2.5 ", "NaN"], [1.5, 2.5, None]), (["2.5", "Infinity", "-1e999"], [2.5, None, None])],
+)
+def test_number_text_is_read_as_the_parser_takes_it_and_non_finite_numbers_are_nulled(numbers: list, expected: list):
+    """Text the parser takes but Arrow's cast does not (" 1.5"); NaN and infinities nulled (as on the fast
+    path)."""
+    (part,) = fake_connector().read({"numbers": numbers})
+    assert part.chunk.arrow_table.column("v").to_pylist() == expected
+    assert part.nulled_rows == expected.count(None)
+
+
+def test_leaving_a_read_early_stops_the_connector_at_once() -> None:
+    reading = fake_connector().read({"mode": "slow"})  # the connector sleeps a minute after its first record
+    next(reading)
+    started = time.monotonic()
+    reading.close()
+    assert time.monotonic() - started < 5
 
 
 def _orders(pg: psycopg.Connection, schema: str, first: int, last: int) -> None:

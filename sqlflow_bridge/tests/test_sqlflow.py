@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import shutil
 import subprocess
 import sys
@@ -31,9 +33,9 @@ def project(tmp_path: Path, pg: psycopg.Connection) -> tuple[Path, str]:
     pg.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-def run_pipeline(folder: Path) -> subprocess.CompletedProcess:
+def run_pipeline(folder: Path, name: str = "orders") -> subprocess.CompletedProcess:
     done = subprocess.run(
-        [str(CLI), "pipeline", "run", "orders", "--profile", "dev"], cwd=folder, capture_output=True, text=True,
+        [str(CLI), "pipeline", "run", name, "--profile", "dev"], cwd=folder, capture_output=True, text=True,
         timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -55,6 +57,28 @@ def test_example_runs_twice_and_loads_only_new_rows(project: tuple[Path, str], p
         for id_, customer, amount in pg.execute(f'SELECT id, customer, amount FROM "{schema}".orders ORDER BY id')
     ]
     assert rows == expected
+
+
+def test_a_source_named_after_its_stream_keeps_nullable_bigints(
+    config: dict, pg: psycopg.Connection, schema: str, tmp_path: Path
+) -> None:
+    """SQLFlow 0.1.7 asks a source for the SOURCE's name (the default stream), and loads its chunk as a DataFrame."""
+    pg.execute(f'CREATE TABLE "{schema}".orders (id bigint PRIMARY KEY, big bigint)')
+    pg.execute(f'INSERT INTO "{schema}".orders VALUES (1, 9007199254740993), (2, NULL)')
+    folder = tmp_path / "project"
+    shutil.copytree(EXAMPLE / "profiles", folder / "profiles")
+    (folder / "pipelines").mkdir()
+    params = {"connector": "source-postgres", "runner": "in_process", "config": config, "sync_mode": "full_refresh"}
+    (folder / "pipelines" / "bigint.sf").write_text(
+        f"SOURCE orders TYPE AIRBYTE PARAMS {json.dumps(params)};\n"
+        "LOAD loaded FROM orders;\n"
+        "CREATE TABLE typed AS SELECT id, typeof(big) AS big_type, CAST(big AS VARCHAR) AS big_text FROM loaded;\n"
+        'EXPORT SELECT * FROM typed TO "output/typed.csv" TYPE CSV OPTIONS { "header": true };\n'
+    )
+    run_pipeline(folder, "bigint")
+    with open(folder / "output" / "typed.csv", newline="") as handle:
+        rows = sorted(csv.DictReader(handle), key=lambda row: row["id"])
+    assert [(row["big_type"], row["big_text"]) for row in rows] == [("BIGINT", "9007199254740993"), ("BIGINT", "")]
 
 
 def test_a_failed_pipeline_commits_no_state(project: tuple[Path, str]) -> None:

@@ -56,3 +56,12 @@ def test_deferred_commits_reach_the_store_only_on_flush(store: StateStore) -> No
 def test_legacy_state_is_refused(store: StateStore) -> None:
     with pytest.raises(Exception, match="LEGACY"):
         store.commit("a", [{"type": "LEGACY", "data": {}}])
+
+
+def test_a_scope_is_apart_from_the_scopes_it_prefixes(store: StateStore) -> None:
+    store.commit("prod/x", [stream_state("orders", 41)])
+    assert store.load("prod") == []
+    store.commit("prod", [stream_state("a/b", 1, "ns/1%2F")])
+    assert [s["stream"]["stream_state"]["cursor"] for s in store.load("prod/x")] == [41]
+    (state,) = store.load("prod")
+    assert state["stream"]["stream_descriptor"] == {"name": "a/b", "namespace": "ns/1%2F"}

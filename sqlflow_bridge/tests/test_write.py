@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import duckdb
@@ -9,10 +10,13 @@ import psycopg
 import pyarrow as pa
 import pytest
 from airbyte_cdk.models import FailureType, Status
+from sqlflow.connectors.data_chunk import DataChunk
 
 from sqlflow_bridge.connector import AirbyteConnector
 from sqlflow_bridge.errors import ConnectorError
-from tests.conftest import table_of
+from sqlflow_bridge.sqlflow_plugin import AirbyteExport
+from sqlflow_bridge.state import FileStateStore
+from tests.conftest import FAKE, table_of
 
 
 def test_read_from_postgres_write_to_duckdb(config: dict, pg: psycopg.Connection, schema: str, tmp_path: Path):
@@ -72,3 +76,37 @@ def test_an_in_process_destination_checks_but_writes_only_as_a_process(tmp_path:
     assert destination.check({"destination_path": str(tmp_path / "d.duckdb")}).status == Status.SUCCEEDED
     with pytest.raises(ConnectorError, match="command or image"):
         destination.write({"destination_path": str(tmp_path / "d.duckdb")}, [("t", pa.table({"a": [1]}))])
+
+
+def test_a_read_piped_into_write_commits_only_the_states_the_destination_acknowledged(
+    config: dict, pg: psycopg.Connection, schema: str, tmp_path: Path
+):
+    pg.execute(f'CREATE TABLE "{schema}".orders AS SELECT g AS id, g * 10 AS amount FROM generate_series(1, 300) g')
+    source, destination = AirbyteConnector.in_process("source-postgres"), AirbyteConnector.command("destination-duckdb")
+    store = FileStateStore(tmp_path / "state.json")
+    settings = config | {"checkpoint_interval_rows": 100}
+    read = lambda: source.read(settings, ["orders"], state=store, scope="sync", cursor_field="id")  # noqa: E731
+    with pytest.raises(ConnectorError, match="no_such_dir"):
+        destination.write({"destination_path": "/proc/no_such_dir/out.duckdb"}, read())
+    assert store.load("sync") == []  # the rows were read, but went nowhere: the next read starts over
+    target = tmp_path / "out.duckdb"
+    result = destination.write({"destination_path": str(target)}, read())
+    assert result.rows_committed == 300
+    (saved,) = store.load("sync")
+    assert saved["stream"]["stream_state"]["cursor"] == 300
+    assert list(read()) == []
+    with duckdb.connect(str(target), read_only=True) as db:
+        assert db.execute(f'SELECT count(DISTINCT id) FROM "{schema}".orders').fetchone() == (300,)
+
+
+def test_export_trusts_a_destination_that_acknowledges_without_counts(tmp_path: Path) -> None:
+    """airbyte-cdk's destinations echo STATEs as they came: no `destinationStats` (the platform adds them)."""
+    command = tmp_path / "destination-fake"
+    command.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
+    command.chmod(0o755)
+    export = AirbyteExport()
+    export.configure({"connector": str(command)})
+    export.write("t", DataChunk(pa.table({"id": [1, 2, 3]})))
+    export.configure({"connector": str(command), "config": {"mode": "ack_nothing"}})
+    with pytest.raises(ConnectorError, match="did not acknowledge all 3 rows"):
+        export.write("t", DataChunk(pa.table({"id": [1, 2, 3]})))
