@@ -24,7 +24,7 @@ from airbyte_cdk.utils.airbyte_secrets_utils import get_secrets, update_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from destination_core.parse import StreamKey
-from destination_core.streams import TargetStream, read_catalog, target_streams
+from destination_core.streams import TargetStream, read_catalog, shadow_name, target_streams
 from destination_core.sync import COMMIT_ROWS, COMMIT_SECONDS, Loader, Sync
 from source_core.config import config_error, validate_config
 
@@ -34,6 +34,7 @@ logger = logging.getLogger("airbyte")
 class BatchDestination(Destination):
     # spec(): the CDK reads spec.json from the connector's package
     exact_numbers: bool  # whether `number` columns keep every digit (numeric) or what a double holds
+    max_name_bytes: int | None = None  # the database's limit on identifiers, if it has one
     default_schema: str
     check_config_against_spec = False  # done in run_cmd, with a message that names the field
 
@@ -87,7 +88,13 @@ class BatchDestination(Destination):
         yield from ()
 
     def streams(self, config: Mapping[str, Any], raw_catalog: Mapping[str, Any]) -> dict[StreamKey, TargetStream]:
-        return target_streams(read_catalog(raw_catalog), self.fold, lambda ns: self.schema_of(config, ns))
+        return target_streams(
+            read_catalog(raw_catalog), self.fold, lambda ns: self.schema_of(config, ns), self.shadow_table
+        )
+
+    def shadow_table(self, name: str) -> str | None:
+        """The table an overwrite of stream `name` writes into until it is complete; None: the destination has none."""
+        return shadow_name(name, self.max_name_bytes)
 
     def write(
         self,

@@ -10,13 +10,16 @@ careful way instead: `json_transform` of the lines as an Arrow string column, sk
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import select
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import IO, Any, BinaryIO
 
 import duckdb
@@ -29,7 +32,7 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from destination_core.duckdb_session import connect
-from destination_core.streams import EXTRACTED_AT, GENERATION_ID, META, RAW_ID, Kind, TargetStream
+from destination_core.streams import EXTRACTED_AT, GENERATION_ID, META, RAW_ID, SEQ, Kind, TargetStream
 from source_core.emit import int_array, int_values, string_array
 from source_core.jsontext import number_pattern
 
@@ -37,7 +40,6 @@ logger = logging.getLogger("airbyte")
 
 SCAN_PARTS = 8
 BOM = b"\xef\xbb\xbf"
-SEQ = "_airbyte_seq"  # the line number: orders rows of one key that share cursor and extraction time
 MESSAGE_TYPES = {"RECORD", "STATE", "LOG", "TRACE", "CONTROL", "SPEC", "CATALOG", "CONNECTION_STATUS"}
 StreamKey = tuple[str | None, str]
 
@@ -48,6 +50,40 @@ _CASTS = {
     Kind.TIMESTAMP: "TIMESTAMP",
     Kind.TIME: "TIME",
 }
+# RFC 3339's ranges, years 0001-9999 and hours 00-23: DuckDB also takes 'infinity', year 0, negative and 5-digit
+# years, and 24:00:00, which PostgreSQL or Arrow's CSV writer cannot take; both destinations null them alike
+_RANGES = {
+    Kind.DATE: ("DATE '0001-01-01'", "DATE '10000-01-01'"),
+    Kind.TIMESTAMPTZ: ("TIMESTAMPTZ '0001-01-01 00:00:00+00'", "TIMESTAMPTZ '10000-01-01 00:00:00+00'"),
+    Kind.TIMESTAMP: ("TIMESTAMP '0001-01-01'", "TIMESTAMP '10000-01-01'"),
+    Kind.TIME: ("TIME '00:00:00'", "TIME '24:00:00'"),
+}
+# PostgreSQL numeric's limits: 131072 digits before the point (the first at most 10^131071), 16383 after
+NUMERIC_MAX_WEIGHT = 131071
+NUMERIC_MAX_SCALE = 16383
+# Number text both databases read alike: DuckDB's cast also takes "1_000" or "0x10", PostgreSQL does not
+_NUMBER_SYNTAX = r"^\s*([+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?inf(inity)?|nan)\s*$"
+_NUMBER_PARTS = r"^\s*[+-]?0*([0-9]*)(\.([0-9]*))?([eE]([+-]?[0-9]+))?\s*$"
+_MACROS = (
+    f"CREATE MACRO numeric_fits(i, f, e) AS e IS NOT NULL AND greatest(length(f) - e, 0) <= {NUMERIC_MAX_SCALE} "
+    "AND CASE WHEN i <> '' THEN length(i) - 1 + e WHEN ltrim(f, '0') <> '' "
+    f"THEN e - 1 - length(f) + length(ltrim(f, '0')) ELSE 0 END <= {NUMERIC_MAX_WEIGHT}",
+    # the text of a number that fits PostgreSQL's numeric, else NULL: without an exponent, only a text longer
+    # than numeric's scale can be out of range
+    f"CREATE MACRO numeric_text(t) AS CASE WHEN NOT regexp_matches(t, '{_NUMBER_SYNTAX}', 'i') THEN NULL "
+    f"WHEN length(t) <= {NUMERIC_MAX_SCALE} AND NOT regexp_matches(t, '[eE]') THEN t "
+    f"WHEN numeric_fits(regexp_extract(t, '{_NUMBER_PARTS}', 1), regexp_extract(t, '{_NUMBER_PARTS}', 3), "
+    f"TRY_CAST(coalesce(nullif(regexp_extract(t, '{_NUMBER_PARTS}', 5), ''), '0') AS INTEGER)) THEN t END",
+    # the text of a number a double holds, else NULL: one that overflows to infinity is not infinity
+    f"CREATE MACRO double_text(t) AS CASE WHEN regexp_matches(t, '{_NUMBER_SYNTAX}', 'i') "
+    "AND (isfinite(TRY_CAST(t AS DOUBLE)) OR NOT regexp_matches(t, '[0-9]')) THEN t END",
+)
+# A UTF-16 surrogate escape in JSON text: only a pair of them is a character, a lone one is valid JSON but no text
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_REPLACEMENT = rb"\ufffd"
+# A JSON value DuckDB wrote that may need a second look in Python (`_recheck_json`): a number of 16 or more digits
+# (DuckDB rewrites numbers through doubles), a NUL, NaN or Infinity (not JSON), an exponent of 5 or more digits
+_RECHECK_JSON = r"[0-9.]{16}|\\u0000|(^|[\[:,])[+-]?(nan|inf)|[eE][+-]?[0-9]{5}"
 
 
 def input_error(message: str, internal: str | None = None) -> AirbyteTracedException:
@@ -73,14 +109,18 @@ class Chunk:
 
 class MessageParser:
     def __init__(self, streams: dict[StreamKey, TargetStream], exact_numbers: bool) -> None:
-        """`exact_numbers`: keep every digit of a number (for a numeric column), not just what a double holds."""
+        """`exact_numbers`: numbers go to PostgreSQL's numeric (also inside jsonb): keep every digit, not just what a
+        double holds, and null one out of numeric's range."""
         self.streams = streams
+        self.numeric = exact_numbers
         self.exact_numbers = exact_numbers and any(
             c.kind is Kind.NUMBER for stream in streams.values() for c in stream.columns
         )
         self.db = connect()
         # DuckDB's default, said out loud: the JSON reader's rows come in line order, which is how each gets its line
         self.db.execute("SET preserve_insertion_order = true")
+        for macro in _MACROS:
+            self.db.execute(macro)
         fields: dict[str, str] = {}
         for stream in streams.values():
             for column in stream.columns:
@@ -104,6 +144,7 @@ class MessageParser:
         self.spool = _spool_file()
         self.queries = {key: self._typed_query(stream) for key, stream in streams.items()}
         self.line = 0  # stdin lines read so far
+        self.repaired: dict[int, set[str]] = {}  # line -> data fields of the chunk's lone surrogates or non-UTF-8
         self.chunk_lines = 0
 
     def close(self) -> None:
@@ -114,7 +155,8 @@ class MessageParser:
 
     def _typed_query(self, stream: TargetStream) -> tuple[str, dict[str, Any]]:
         """SELECT of one stream's rows: each field cast to its column's type, failures nulled and named in meta."""
-        texts, typed, bad = [], [], []
+        texts, typed = [], []
+        changed: list[tuple[str, str, str]] = []  # (condition, field, change) of each change that may be recorded
         params: dict[str, Any] = {
             "clean": f'{{"sync_id":{stream.sync_id},"changes":[]}}',
             "sync_id": stream.sync_id,
@@ -136,37 +178,43 @@ class MessageParser:
                 # every character but ASCII letters and digits is a \x{..} escape (a quote cannot occur).
                 pattern = number_pattern(column.name)
                 texts.append(f", CASE WHEN length({access}) > 15 THEN regexp_extract(line, '{pattern}', 1) END AS x{k}")
-                expr = f"CASE WHEN TRY_CAST(s{k} AS DOUBLE) IS NULL THEN NULL WHEN x{k} <> '' AND "
-                expr += f"TRY_CAST(x{k} AS DOUBLE) = TRY_CAST(s{k} AS DOUBLE) THEN x{k} ELSE s{k} END"
+                expr = f"numeric_text(CASE WHEN TRY_CAST(s{k} AS DOUBLE) IS NULL THEN NULL WHEN x{k} <> '' AND "
+                expr += f"TRY_CAST(x{k} AS DOUBLE) = TRY_CAST(s{k} AS DOUBLE) THEN x{k} ELSE s{k} END)"
             elif column.kind is Kind.TIMETZ:  # Arrow has no time-with-offset type: keep the validated text
                 expr = f"CASE WHEN TRY_CAST(s{k} AS TIMETZ) IS NOT NULL THEN s{k} END"
+            elif column.kind in _RANGES:
+                low, high = _RANGES[column.kind]
+                cast = f"TRY_CAST(s{k} AS {_CASTS[column.kind]})"
+                expr = f"CASE WHEN {cast} >= {low} AND {cast} < {high} THEN {cast} END"
             elif column.kind in _CASTS:
                 expr = f"TRY_CAST(s{k} AS {_CASTS[column.kind]})"
             elif column.kind is Kind.NUMBER:
-                expr = f"CASE WHEN TRY_CAST(s{k} AS DOUBLE) IS NOT NULL THEN s{k} END"
+                expr = f"double_text(s{k})"
+            elif column.kind is Kind.STRING:  # PostgreSQL's text cannot hold NUL: removed in both databases
+                expr = f"replace(s{k}, chr(0), '')"
+                changed.append((f"contains(s{k}, chr(0))", column.name, "TRUNCATED"))
             else:
                 expr = f"s{k}"
             typed.append(f", {expr} AS c{k}")
             if column.kind not in (Kind.STRING, Kind.JSON):
-                bad.append(f"(s{k} IS NOT NULL AND c{k} IS NULL)")
-                params[f"b{len(bad) - 1}"] = column.name
-        if bad:
-            params["reason"] = "DESTINATION_SERIALIZATION_ERROR"
+                changed.append((f"(s{k} IS NOT NULL AND c{k} IS NULL)", column.name, "NULLED"))
+        for n, (_, name, change) in enumerate(changed):
+            params.update({f"b{n}": name, f"h{n}": change, "reason": "DESTINATION_SERIALIZATION_ERROR"})
         changes = ", ".join(
-            f"CASE WHEN {cond} THEN {{'field': $b{n}, 'change': 'NULLED', 'reason': $reason}} END"
-            for n, cond in enumerate(bad)
+            f"CASE WHEN {cond} THEN {{'field': $b{n}, 'change': $h{n}, 'reason': $reason}} END"
+            for n, (cond, _, _) in enumerate(changed)
         )
+        any_change = " OR ".join(cond for cond, _, _ in changed) or "false"
         meta = (
-            f"CASE WHEN NOT ({' OR '.join(bad) or 'false'}) AND source_meta IS NULL THEN $clean "
+            f"CASE WHEN NOT ({any_change}) AND source_meta IS NULL THEN $clean "
             "ELSE json_object('sync_id', $sync_id, 'changes', to_json(list_concat(coalesce(from_json("
             "json_extract(source_meta, '$.changes'), '[\"JSON\"]'), []), "
             f"list_transform(list_filter([{changes}], lambda x: x IS NOT NULL), lambda x: to_json(x))))) END"
         )
         outputs = "".join(f", c{k}" for k in range(len(stream.columns)))
-        # DuckDB rewrites the numbers inside a JSON value through doubles: a value that now holds a number of
-        # 16 or more digits may have lost some, and is taken again, exactly, from its line (see `_exact_json`).
+        # A JSON value that may have lost digits or hold what is not JSON is taken again from its line
         outputs += "".join(
-            f", regexp_matches(c{k}, '[0-9.]{{16}}') AS long{k}"
+            f", regexp_matches(c{k}, '{_RECHECK_JSON}', 'i') AS recheck{k}"
             for k, column in enumerate(stream.columns)
             if column.kind is Kind.JSON
         )
@@ -181,8 +229,11 @@ class MessageParser:
 
     def parse(self, data: memoryview | bytes) -> Chunk:
         """Parse complete lines (`data` ends with a newline)."""
+        self.repaired = {}
+        data = self._replace_invalid_utf8(data)
         buffer = np.frombuffer(data, dtype=np.uint8)
         ends = np.flatnonzero(buffer == 10)
+        data = self._replace_lone_surrogates(data, ends)
         offsets = np.concatenate(([0], ends + 1)).astype(np.int32)
         count = len(offsets) - 1
         lines = pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(data))
@@ -209,6 +260,56 @@ class MessageParser:
             else:
                 self.db.execute("DROP TABLE IF EXISTS env")
 
+    def _replace_invalid_utf8(self, data: memoryview | bytes) -> memoryview | bytes:
+        """`data` with each byte sequence that is no UTF-8 made U+FFFD, its data fields in `repaired`: DuckDB refuses
+        a chunk that holds one, and a RECORD line is JSON text in UTF-8 but for that."""
+        try:
+            str(data, "utf-8")
+            return data
+        except UnicodeDecodeError:
+            pass
+        lines = bytes(data).split(b"\n")
+        for local, line in enumerate(lines):
+            try:
+                line.decode()
+            except UnicodeDecodeError:
+                self.repaired[self.line + local] = _surrogate_fields(line.decode(errors="surrogateescape"))
+                lines[local] = line.decode(errors="replace").encode()
+        return b"\n".join(lines)
+
+    def _replace_lone_surrogates(self, data: memoryview | bytes, ends: np.ndarray) -> memoryview | bytes:
+        """`data` with each lone surrogate escape (`\\ud800` without its pair) made U+FFFD; the data fields they
+        were in go to `repaired`, to be recorded as changed. DuckDB and orjson refuse the line, and skipping it as
+        not JSON would lose a record whose state is acknowledged."""
+        lone: list[int] = []
+        high = -1  # where the high surrogate that may start a pair is
+        for match in _SURROGATE.finditer(data):
+            at = match.start()
+            before = bytes(data[max(0, at - 64) : at])
+            if (len(before) - len(before.rstrip(b"\\"))) % 2:  # an escaped backslash, then text: no escape
+                continue
+            is_high = match.group()[3:4].lower() in b"89ab"
+            if not is_high and high == at - 6:
+                high = -1
+                continue
+            if high >= 0:
+                lone.append(high)
+            high = at if is_high else -1
+            if not is_high:
+                lone.append(at)
+        if high >= 0:
+            lone.append(high)
+        if not lone:
+            return data
+        fixed = bytearray(data)
+        for at in lone:
+            fixed[at : at + 6] = _REPLACEMENT
+        starts = np.concatenate(([0], ends + 1))
+        for local in sorted(set(np.searchsorted(ends, lone).tolist())):
+            original = bytes(data[starts[local] : ends[local]]).decode()
+            self.repaired[self.line + local] = _surrogate_fields(original)
+        return bytes(fixed)
+
     def _read_envelopes(self, data: memoryview | bytes, numbers: pa.Array, step: int) -> bool:
         """Parse every line's envelope into the view `env` with DuckDB's JSON reader, if the chunk reads cleanly:
         one row per line, every line an object, every RECORD with its data. Else say no (`env` is not made)."""
@@ -221,8 +322,14 @@ class MessageParser:
             self.spool.flush()
         except OSError as exc:  # a full temporary folder
             return self._stop_reading(f"its file cannot be written: {exc}")
+        # with the catalog's fields, the reader refuses a `data` that is no object; without any, it takes any JSON
+        data_is_object = (
+            "json_type(record.data) IS NOT DISTINCT FROM 'OBJECT'"
+            if not self.field_types
+            else "record.data IS NOT NULL"
+        )
         query = (
-            "SELECT {'type': type, 'record': record} AS m, type IS DISTINCT FROM 'RECORD' OR record.data IS NOT NULL "
+            f"SELECT {{'type': type, 'record': record}} AS m, type IS DISTINCT FROM 'RECORD' OR {data_is_object} "
             "AS has_data FROM read_json($path, format = 'newline_delimited', columns = $columns)"
         )
         try:
@@ -248,9 +355,9 @@ class MessageParser:
 
     def _envelopes(self, batch: pa.Table) -> None:
         """The careful way to `env`, a temp table: lines that are not JSON are logged and skipped."""
-        transform = (  # a RECORD without data parses as one whose fields are all null: has_data tells them apart
+        transform = (  # a RECORD without data, or whose data is no object, parses as one whose fields are all null
             "CREATE OR REPLACE TEMP TABLE env AS SELECT i, json_transform(line, ?) AS m, "
-            "json_exists(line, '$.record.data') AS has_data FROM lines"
+            "coalesce(json_type(line, '$.record.data') = 'OBJECT', false) AS has_data FROM lines"
         )
         try:
             self.db.execute(transform, [self.envelope])
@@ -260,7 +367,7 @@ class MessageParser:
         invalid = self.db.execute("SELECT i, line FROM lines WHERE NOT json_valid(line)").fetchall()
         for number, line in invalid:
             if line.strip():
-                logger.warning(f"stdin line {number + 1} is not JSON, skipped: {line[:200]}")
+                logger.warning("stdin line %d is not JSON, skipped: %.200s", number + 1, line)  # cut after masking
         try:
             self.db.execute(transform + " WHERE json_valid(line)", [self.envelope])
         except duckdb.Error as exc:
@@ -290,7 +397,9 @@ class MessageParser:
             if kind not in MESSAGE_TYPES:
                 raise self._malformed(number, f"its type is {kind!r}, not one of {sorted(MESSAGE_TYPES)}")
             if kind == "RECORD" and invalid:
-                raise self._malformed(number, "a RECORD needs record.stream, record.emitted_at and record.data")
+                raise self._malformed(
+                    number, "a RECORD needs record.stream, record.emitted_at and record.data, an object"
+                )
             controls.append(number)
         if controls:
             texts = self.db.execute(
@@ -331,33 +440,54 @@ class MessageParser:
         table = self.db.sql(query, params=values).to_arrow_table()
         n = table.num_rows
         columns = {column.name: table.column(f"c{k}") for k, column in enumerate(stream.columns)}
+        metas = table.column("meta").cast(pa.string())
+        changes: dict[int, list[dict[str, str]]] = {}  # row -> changes found in Python
+        if self.repaired:
+            for row, number in enumerate(table.column("i").to_pylist()):
+                fields = self.repaired.get(number, set())
+                for column in (c for c in stream.columns if c.name in fields):
+                    changes.setdefault(row, []).append(_change(column.name, "TRUNCATED"))
         for k, column in enumerate(stream.columns):
-            if column.kind is Kind.JSON and pc.any(table.column(f"long{k}")).as_py():
-                columns[column.name] = self._exact_json(column.name, table.column(f"c{k}"), table, f"long{k}")
+            if column.kind is Kind.JSON and pc.any(table.column(f"recheck{k}")).as_py():
+                columns[column.name] = self._recheck_json(column.name, table, k, changes)
+        if changes:
+            texts = metas.to_pylist()
+            for row, found in changes.items():
+                meta = orjson.loads(texts[row])
+                meta["changes"] = [*meta["changes"], *found]
+                texts[row] = orjson.dumps(meta).decode()
+            metas = string_array(texts)
         columns[RAW_ID] = table.column("raw_id")
         columns[EXTRACTED_AT] = pc.cast(pc.cast(table.column("emitted_at"), pa.int64()), pa.timestamp("ms", tz="UTC"))
         columns[GENERATION_ID] = int_array(np.full(n, stream.generation_id, dtype=np.int64))
-        columns[META] = table.column("meta").cast(pa.string())
+        columns[META] = metas
         columns[SEQ] = table.column("i")
         return pa.table(columns)
 
-    def _exact_json(self, name: str, values: pa.ChunkedArray, table: pa.Table, flag: str) -> pa.Array:
-        """`values` with the flagged rows' JSON re-read from their lines, every number kept digit for digit."""
-        flagged = table.column(flag).combine_chunks().fill_null(False)
+    def _recheck_json(self, name: str, table: pa.Table, k: int, changes: dict[int, list[dict[str, str]]]) -> pa.Array:
+        """Column `c{k}` with its flagged rows' JSON re-read from their lines: every number kept digit for digit,
+        NULs removed (TRUNCATED), a value holding NaN or Infinity, or a number out of numeric's range where numbers
+        go to PostgreSQL, nulled (NULLED); each change added to `changes`."""
+        flagged = table.column(f"recheck{k}").combine_chunks().fill_null(False)
+        rows = np.flatnonzero(flagged.to_numpy(zero_copy_only=False))
         numbers = table.column("i").filter(flagged).to_pylist()
         texts = dict(
             self.db.execute("SELECT i, line FROM lines WHERE i IN (SELECT unnest(?::BIGINT[]))", [numbers]).fetchall()
         )
-        exact = [
-            simplejson.dumps(
-                simplejson.loads(texts[number], use_decimal=True)["record"]["data"][name],
-                use_decimal=True,
-                ensure_ascii=False,
-                separators=(",", ":"),
-            )
-            for number in numbers
-        ]
-        return pc.replace_with_mask(values.combine_chunks(), flagged, string_array(exact))
+        exact: list[str | None] = []
+        for row, number in zip(rows.tolist(), numbers, strict=True):
+            cleaned = _JsonCleaner(self.numeric)
+            try:
+                line = simplejson.loads(texts[number], use_decimal=True, allow_nan=True)
+                value = cleaned.clean(line["record"]["data"][name])
+            except (_NotStored, simplejson.JSONDecodeError):  # DuckDB also reads `nan`, `inf`: not JSON either
+                exact.append(None)
+                changes.setdefault(row, []).append(_change(name, "NULLED"))
+                continue
+            if cleaned.truncated:
+                changes.setdefault(row, []).append(_change(name, "TRUNCATED"))
+            exact.append(simplejson.dumps(value, use_decimal=True, ensure_ascii=False, separators=(",", ":")))
+        return pc.replace_with_mask(table.column(f"c{k}").combine_chunks(), flagged, pa.array(exact, pa.string()))
 
     def _control(self, number: int, text: str) -> dict[str, Any]:
         try:
@@ -396,6 +526,63 @@ class MessageParser:
         return input_error(f"stdin line {number + 1} is not a valid Airbyte message: {why}.")
 
 
+def _surrogate_fields(line: str) -> set[str]:
+    """The data fields of a RECORD line whose values hold a lone surrogate (Python's json reads them; a byte that
+    is no UTF-8 is one too, decoded with surrogateescape)."""
+    try:
+        data = json.loads(line)["record"]["data"]
+    except (ValueError, KeyError, TypeError):
+        return set()
+    if not isinstance(data, dict):
+        return set()
+    return {name for name, value in data.items() if _has_surrogate(json.dumps(value, ensure_ascii=False))}
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _change(name: str, change: str) -> dict[str, str]:
+    return {"field": name, "change": change, "reason": "DESTINATION_SERIALIZATION_ERROR"}
+
+
+class _NotStored(Exception):
+    """A JSON value neither database can store as it is."""
+
+
+class _JsonCleaner:
+    """A JSON value (numbers as Decimal) as both databases can store it; `truncated` says whether a NUL was cut."""
+
+    def __init__(self, numeric: bool) -> None:
+        self.numeric = numeric
+        self.truncated = False
+
+    def clean(self, value: Any) -> Any:
+        if isinstance(value, str):
+            if "\0" in value:
+                self.truncated = True
+                return value.replace("\0", "")
+            return value
+        if isinstance(value, dict):
+            return {self.clean(key): self.clean(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.clean(item) for item in value]
+        if isinstance(value, float) or (self.numeric and isinstance(value, Decimal) and not _fits_numeric(value)):
+            raise _NotStored  # NaN or Infinity (simplejson reads those as floats), or too large for numeric
+        return value
+
+
+def _fits_numeric(number: Decimal) -> bool:
+    """Whether PostgreSQL's numeric holds `number` (see NUMERIC_MAX_WEIGHT)."""
+    _, digits, exponent = number.as_tuple()
+    weight = number.adjusted() if any(digits) else 0
+    return max(0, -int(exponent)) <= NUMERIC_MAX_SCALE and weight <= NUMERIC_MAX_WEIGHT
+
+
 def _spool_file() -> IO[bytes] | None:
     """The file each chunk is written to for DuckDB's JSON reader; None where no temporary folder is writable."""
     try:
@@ -423,8 +610,8 @@ def read_lines(stream: BinaryIO, size: int, max_wait: float = 1.0) -> Iterator[m
     buffer = bytearray(size)
     filled, started = 0, time.monotonic()
     while True:
-        if filled == len(buffer):
-            buffer.extend(bytearray(len(buffer)))  # one line longer than the buffer
+        if filled == len(buffer):  # one line longer than the buffer: a new one, twice as large, since the caller
+            buffer = buffer + bytearray(len(buffer))  # may still hold a view of this one (it could not be resized)
         got = stream.readinto(memoryview(buffer)[filled:])
         if not got:
             break

@@ -20,22 +20,23 @@ from typing import Any
 
 import pyarrow as pa
 
-from destination_core.parse import SEQ
 from destination_core.streams import (
     CDC_DELETED_AT,
     EXTRACTED_AT,
     GENERATION_ID,
     META,
+    RANK,
     RAW_ID,
+    SEQ,
     WIDENING,
     Column,
     Kind,
     TargetStream,
+    shadow_name,
 )
 
 logger = logging.getLogger("airbyte")
 
-SHADOW_SUFFIX = "_airbyte_tmp"
 STAGE_PREFIX = "_airbyte_stage_"
 
 
@@ -87,12 +88,7 @@ class SqlLoader(ABC):
         return self.quote(schema) if name is None else f"{self.quote(schema)}.{self.quote(name)}"
 
     def shadow_name(self, stream: TargetStream) -> str:
-        """`<name>_airbyte_tmp`, the name cut first where the database would cut the whole."""
-        name = stream.name
-        if self.max_name_bytes is not None:
-            room = self.max_name_bytes - len(SHADOW_SUFFIX.encode())
-            name = name.encode()[:room].decode(errors="ignore")
-        return name + SHADOW_SUFFIX
+        return shadow_name(stream.name, self.max_name_bytes)
 
     def target(self, stream: TargetStream) -> str:
         return self.table(stream, shadow=stream.truncate)
@@ -196,15 +192,24 @@ class SqlLoader(ABC):
         keys = [self.quote(k) for k in stream.primary_key]
         order = [f"{self.quote(stream.cursor)} DESC NULLS LAST"] if stream.cursor else []
         order += [f"{self.quote(EXTRACTED_AT)} DESC", f"{self.quote(SEQ)} DESC"]
-        same_key = " AND ".join(f"s.{k} = t.{k}" for k in keys)
-        winners = self.quote("_airbyte_winners")
+        matches = [f"EXISTS (SELECT 1 FROM {stage} s WHERE {' AND '.join(f's.{k} = t.{k}' for k in keys)})"]
+        if self.run(f"SELECT 1 FROM {stage} WHERE {' OR '.join(f'{k} IS NULL' for k in keys)} LIMIT 1"):
+            # NULL is a key value like any other, as in the PARTITION BY below, so that where commits fall never
+            # matters. No database hashes IS NOT DISTINCT FROM: it only compares the rows with a NULL in their key.
+            same = " AND ".join(f"s.{k} IS NOT DISTINCT FROM t.{k}" for k in keys)
+            matches.append(
+                f"({' OR '.join(f't.{k} IS NULL' for k in keys)}) AND EXISTS (SELECT 1 FROM {stage} s "
+                f"WHERE ({' OR '.join(f's.{k} IS NULL' for k in keys)}) AND {same})"
+            )
+        in_target = "".join(f" UNION ALL SELECT {columns}, -1 FROM {target} t WHERE {match}" for match in matches)
+        winners, rank = self.quote("_airbyte_winners"), self.quote(RANK)
         self.run(
             f"CREATE TEMP TABLE {winners} AS SELECT {columns} FROM (SELECT u.*, row_number() OVER "
-            f"(PARTITION BY {', '.join(keys)} ORDER BY {', '.join(order)}) AS _airbyte_rank FROM "
-            f"(SELECT {columns}, {self.quote(SEQ)} FROM {stage} UNION ALL SELECT {columns}, -1 FROM {target} t "
-            f"WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {same_key})) u) w WHERE _airbyte_rank = 1"
+            f"(PARTITION BY {', '.join(keys)} ORDER BY {', '.join(order)}) AS {rank} FROM "
+            f"(SELECT {columns}, {self.quote(SEQ)} FROM {stage}{in_target}) u) w WHERE {rank} = 1"
         )
-        self.run(f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {same_key})")
+        for match in matches:
+            self.run(f"DELETE FROM {target} t WHERE {match}")
         alive = f" WHERE {self.quote(CDC_DELETED_AT)} IS NULL" if CDC_DELETED_AT in names else ""
         self.run(f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {winners}{alive}")
         self.run(f"DROP TABLE {winners}")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from source_core.testing import EMITTED_AT, catalog, record, state, status, stream_entry
+from source_core.testing import EMITTED_AT, catalog, lines, record, state, status, stream_entry
 
 from .conftest import EVERY_KIND, Destination
 
@@ -118,6 +118,68 @@ def test_value_that_does_not_fit_is_nulled_and_recorded(dest: Destination) -> No
     assert rows[2]["n"] is None and [c["field"] for c in meta(rows[2])["changes"]] == ["n"]  # 1.5 is no integer
     assert json.loads(rows[2]["s"]) == {"nested": True}  # a non-string in a string column is kept as its JSON text
     assert rows[3]["n"] == 7 and meta(rows[3])["changes"] == [source_change]
+
+
+def test_values_postgresql_cannot_store_never_stop_the_sync(dest: Destination) -> None:
+    """Values DuckDB's casts take but PostgreSQL (or the CSV for its COPY) cannot: each is nulled, or its NULs
+    removed, and recorded, in both databases alike; the sync goes on."""
+    props = {"id": {"type": "integer"}, "n": {"type": "number"}, "s": {"type": "string"}, "o": {"type": "object"},
+             **{kind: EVERY_KIND[kind] for kind in ("d", "tz", "ts", "t")}}  # fmt: skip
+    nulled = {
+        1: {"d": "infinity", "tz": "infinity", "ts": "-infinity", "n": "1_000", "t": "24:00:00"},
+        2: {"d": "99999-01-01", "tz": "0000-01-01T00:00:00Z", "ts": "-0001-01-01T00:00:00", "n": "1e200000"},
+        3: {"d": "-0001-01-01", "tz": "10000-01-01T00:00:00Z", "n": "-1e200000"},
+        4: {"n": "0x10"},
+    }
+    line = '{"type":"RECORD","record":{"stream":"v","emitted_at":1,"data":{"id":5,"o":{"x":NaN},"n":"NaN"}}}'
+    messages = [
+        *(record("v", {"id": key, **values}) for key, values in nulled.items()),
+        line,
+        record("v", {"id": 6, "s": "a\u0000b", "o": {"k\u0000": ["c\u0000d", 1]}}),
+        record(
+            "v", {"id": 7, "n": "1e131071", "d": "9999-12-31", "tz": "0001-01-01T00:00:00Z", "t": "23:59:59.999999"}
+        ),
+        state("v", 1),
+    ]
+    run = dest.write(catalog(stream_entry("v", props)), messages)
+    assert run.exit_code == 0, run.stderr
+    assert len(run.states) == 1
+    rows = by_id(dest.rows("v"))
+    for key, values in nulled.items():
+        assert all(rows[key][name] is None for name in values), rows[key]
+        assert sorted(c["field"] for c in meta(rows[key])["changes"]) == sorted(values)
+    assert rows[5]["o"] is None and meta(rows[5])["changes"] == [_change("o", "NULLED")]
+    assert str(rows[5]["n"]).lower() == "nan"
+    assert rows[6]["s"] == "ab" and from_json(dest, rows[6]["o"]) == {"k": ["cd", 1]}
+    assert meta(rows[6])["changes"] == [_change("s", "TRUNCATED"), _change("o", "TRUNCATED")]
+    assert rows[7]["d"] == dt.date(9999, 12, 31) and rows[7]["tz"] == dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+    if dest.kind == "postgres":  # numeric holds it, a double (DuckDB's column) does not
+        assert rows[7]["n"] == Decimal("1e131071") and meta(rows[7])["changes"] == []
+    else:
+        assert rows[7]["n"] is None and meta(rows[7])["changes"] == [_change("n", "NULLED")]
+
+
+def test_lone_surrogate_or_bytes_that_are_no_utf8_become_replacement_characters(dest: Destination) -> None:
+    """`"\\ud800"` alone is valid JSON but no text, and bytes that are no UTF-8 make no JSON text: each becomes
+    U+FFFD, recorded, and the record is kept (never skipped while the STATE after it is acknowledged)."""
+    props = {"id": {"type": "integer"}, "s": {"type": "string"}, "o": {"type": "object"}}
+    messages = [
+        '{"type":"RECORD","record":{"stream":"v","emitted_at":1,"data":{"id":1,"s":"a\\ud800b","o":{"k":"\\udfff"}}}}',
+        '{"type":"RECORD","record":{"stream":"v","emitted_at":1,"data":{"id":2,"s":"\\ud83d\\ude00 \\\\ud800"}}}',
+    ]
+    no_utf8 = b'{"type":"RECORD","record":{"stream":"v","emitted_at":1,"data":{"id":3,"s":"a\xffb"}}}\n'
+    run = dest.write(catalog(stream_entry("v", props)), lines(messages) + no_utf8 + lines([state("v", 1)]))
+    assert run.exit_code == 0, run.stderr
+    assert len(run.states) == 1
+    rows = by_id(dest.rows("v"))
+    assert rows[1]["s"] == "a\ufffdb" and from_json(dest, rows[1]["o"]) == {"k": "\ufffd"}
+    assert meta(rows[1])["changes"] == [_change("s", "TRUNCATED"), _change("o", "TRUNCATED")]
+    assert rows[2]["s"] == "\U0001f600 \\ud800" and meta(rows[2])["changes"] == []  # a pair; an escaped backslash
+    assert rows[3]["s"] == "a\ufffdb" and meta(rows[3])["changes"] == [_change("s", "TRUNCATED")]
+
+
+def _change(name: str, change: str) -> dict[str, str]:
+    return {"field": name, "change": change, "reason": "DESTINATION_SERIALIZATION_ERROR"}
 
 
 def test_states_echoed_in_order_with_counts(dest: Destination) -> None:
@@ -242,6 +304,19 @@ def test_dedup_composite_key_and_cdc_delete(dest: Destination) -> None:
     ]
 
 
+def test_dedup_treats_a_null_key_as_one_value_wherever_commits_fall(dest: Destination) -> None:
+    """NULL in a key is a value like any other: the rows of a key with a NULL are deduplicated across commits too,
+    so that a rerun from any acknowledged state gives the same table."""
+    props = {"region": {"type": ["null", "string"]}, "id": {"type": ["null", "integer"]}, "v": {"type": "string"}}
+    entry = stream_entry("t", props, mode="append_dedup", primary_key=["region", "id"])
+    keys = [(None, None), (None, 1), ("eu", None), ("eu", 1)]
+    for version in ("old", "new"):  # two syncs: two commits
+        messages = [record("t", {"region": r, "id": i, "v": f"{version} {r} {i}"}) for r, i in keys]
+        run = dest.write(catalog(entry), [*messages, state("t", version)])
+        assert run.exit_code == 0, run.stderr
+    assert sorted(row["v"] for row in dest.rows("t")) == sorted(f"new {r} {i}" for r, i in keys)
+
+
 def test_schema_evolution_adds_and_widens(dest: Destination) -> None:
     v1 = {"id": {"type": "integer"}, "amount": {"type": "integer"}, "code": {"type": "number"}}
     dest.write(catalog(stream_entry("t", v1)), [record("t", {"id": 1, "amount": 5, "code": 7.25}), state("t", 1)])
@@ -290,6 +365,9 @@ def test_line_that_is_not_json_is_logged_and_skipped(dest: Destination) -> None:
         (state("nope", 1), "STATE for stream 'nope'"),
         ({"hello": "world"}, "not a valid Airbyte message"),
         ({"type": "RECORD", "record": {"stream": "t", "emitted_at": 1}}, "needs record.stream, record.emitted_at"),
+        (record("t", [1, "x"]), "record.data, an object"),  # type: ignore[arg-type]
+        (record("t", "id=2"), "record.data, an object"),  # type: ignore[arg-type]
+        (record("t", 42), "record.data, an object"),  # type: ignore[arg-type]
         ({"type": "STATE", "state": {"type": "STREAM", "stream": {}}}, "stream_descriptor needs a name"),
     ],
 )  # fmt: skip
@@ -322,6 +400,48 @@ def test_invalid_catalog_is_a_config_error(dest: Destination) -> None:
     entry = stream_entry("t", {"id": {"type": "integer"}, "_airbyte_meta": {"type": "string"}})
     run = dest.write(catalog(entry), [record("t", {"id": 1})])
     assert run.exit_code != 0 and "_airbyte_meta" in run.errors[0]["message"]
+
+
+def test_append_and_overwrite_take_any_cursor_and_key(dest: Destination) -> None:
+    """Only dedup uses them: a nested or unknown cursor or key must not stop the other modes."""
+    props = {"id": {"type": "integer"}, "doc": {"type": "object"}}
+    nested_cursor = stream_entry("a", props)
+    nested_cursor["cursor_field"] = ["doc", "updated_at"]
+    nested_key = stream_entry("b", props, mode="overwrite")
+    nested_key["primary_key"] = [["doc", "id"]]
+    unknown = stream_entry("c", props, cursor="updated_at", primary_key=["nope"])
+    messages = [record(name, {"id": 1, "doc": {"id": 2, "updated_at": 3}}) for name in "abc"]
+    run = dest.write(catalog(nested_cursor, nested_key, unknown), [*messages, *(state(name, 1) for name in "abc")])
+    assert run.exit_code == 0, run.stderr
+    assert all([row["id"] for row in dest.rows(name)] == [1] for name in "abc")
+
+
+@pytest.mark.parametrize("internal", ["_airbyte_seq", "_airbyte_rank"])
+def test_a_column_named_like_an_internal_column_is_refused(dest: Destination, internal: str) -> None:
+    """The parser's line number and the dedup merge's rank are columns too, while rows are loaded."""
+    entry = stream_entry("t", {**PROPS, internal: {"type": "string"}}, mode="append_dedup", primary_key=["id"])
+    run = dest.write(catalog(entry), [record("t", {"id": 1, internal: "x"}), state("t", 1)])
+    assert run.exit_code != 0
+    (error,) = run.errors
+    assert error["failure_type"] == "config_error" and f"column '{internal}' clashes" in error["message"]
+    assert dest.tables() == set()
+
+
+@pytest.mark.parametrize("truncate", [{"mode": "overwrite"}, {"generation_id": 2, "minimum_generation_id": 2}])
+def test_a_stream_named_like_an_overwrites_temporary_table_is_refused(
+    dest: Destination, truncate: dict[str, Any]
+) -> None:
+    """An overwrite (or truncate refresh) of `users` writes into `users_airbyte_tmp` first: a stream whose table is
+    that one, as the database compares names, would get the overwrite's rows and then lose its table."""
+    other = "users_airbyte_tmp" if dest.kind == "postgres" else "USERS_airbyte_tmp"
+    entries = [stream_entry("users", PROPS, **truncate), stream_entry(other, PROPS)]
+    messages = [record("users", {"id": 1}), record(other, {"id": 2}), state("users", 1), state(other, 1)]
+    run = dest.write(catalog(*entries), messages)
+    assert run.exit_code != 0
+    (error,) = run.errors
+    assert error["failure_type"] == "config_error"
+    assert "temporary table of overwrite 'users'" in error["message"] and f"stream '{other}'" in error["message"]
+    assert dest.tables() == set()
 
 
 def test_empty_or_failed_input_never_replaces_a_table(dest: Destination) -> None:

@@ -15,7 +15,7 @@ from psycopg import errors, sql
 
 from destination_core.launch import BatchDestination
 from destination_core.streams import TargetStream
-from destination_postgres.loader import PostgresLoader, fold
+from destination_postgres.loader import MAX_IDENTIFIER_BYTES, PostgresLoader, fold
 from source_postgres.config import PostgresConfig
 from source_postgres.errors import connect_error, is_connection_lost
 
@@ -56,6 +56,7 @@ class DestinationPostgres(BatchDestination):
     default_schema = "public"
     fold = staticmethod(fold)
     exact_numbers = True
+    max_name_bytes = MAX_IDENTIFIER_BYTES
 
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
         """Create, write, read back and drop a table in the default schema."""

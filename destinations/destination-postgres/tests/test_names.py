@@ -249,6 +249,17 @@ def test_overwrite_of_a_stream_named_with_more_than_63_bytes(
         assert rows(pg, schema, table, ["v"]) == [(value,)]
 
 
+def test_overwrites_whose_temporary_tables_are_cut_to_one_name_are_refused(
+    cli: Cli, config: dict[str, Any], pg: psycopg.Connection, schema: str
+):
+    """Distinct tables of 59 bytes, but `<name>_airbyte_tmp` keeps only the first 51 bytes of each name."""
+    first, second = "a" * 55 + "_one", "a" * 55 + "_two"
+    entries = [stream_entry(n, {"id": {"type": "integer"}}, "overwrite") for n in (first, second)]
+    run = cli.write(config, catalog(*entries), [record(first, {"id": 1}), state(first, 1), state(second, 1)])
+    assert_refused(run, first, second, "a" * 51 + "_airbyte_tmp")
+    assert relations(pg, schema) == set()
+
+
 # -- names the destination keeps for itself ------------------------------------------------------------------------
 
 

@@ -78,6 +78,9 @@ class DestinationS3(BatchDestination):
     def fold(name: str) -> str:
         return name  # object keys and (most) file names are case-sensitive
 
+    def shadow_table(self, name: str) -> None:
+        return None  # an overwrite's files wait under .airbyte_tmp/, where no stream's folder can be
+
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
         """Write a small file under destination_path, read it back and delete it."""
         try:
