@@ -107,6 +107,7 @@ class TableReader:
         rel = plan.relation
         self.where = f"{rel.schema}.{rel.name}"
         self.encoder = RecordEncoder(rel.name, rel.schema, [Column(c.name, c.how.kind) for c in plan.columns])
+        self._held: list[pa.RecordBatch] = []  # rows of a cursor value that may continue in the next piece
 
     def _position_of(self, batch: pa.RecordBatch, row: int) -> list[Any]:
         return [batch.column(o.field)[row].as_py() for o in self.plan.order]
@@ -124,13 +125,20 @@ class TableReader:
 
         With a unique order that is all of it. Otherwise only rows up to the last change of cursor value:
         the rows after it share their value with rows still to come, and "cursor > last" must not skip those.
+        Held rows stay the batches they came in (joined once, when they go out), so a long run of one cursor
+        value costs its own memory, not a copy per piece.
         """
-        if self.plan.unique or not self.plan.order:
+        if self.plan.unique or not self.plan.order or not len(piece):
             return piece
-        pending = pa.concat_batches([self._held, piece]) if self._held is not None else piece
-        cut = self._last_boundary(pending) + 1
-        self._held = pending.slice(cut) if cut < len(pending) else None
-        return pending.slice(0, cut)
+        last = [self._held[-1].slice(len(self._held[-1]) - 1)] if self._held else []
+        boundary = self._last_boundary(pa.concat_batches([*last, piece]))  # the held rows' last one, then `piece`
+        if boundary < 0:
+            self._held.append(piece)
+            return piece.slice(0, 0)
+        cut = boundary + 1 - len(last)  # rows of `piece` that end before the last change of value
+        ready = pa.concat_batches([*self._held, piece.slice(0, cut)])
+        self._held = [piece.slice(cut)] if cut < len(piece) else []
+        return ready
 
     def _retry_wait(self, exc: Exception, retries: int) -> float:
         """Seconds to wait before reconnecting after `exc`, or the TRACE error that ends the stream."""
@@ -166,7 +174,7 @@ class TableReader:
         last_state: dict[str, Any] | None = None  # the last STATE this run emitted
         emitted_since_state = owed = False
         retries = 0
-        self._held = None
+        self._held = []
         while True:
             settings = plan.settings(position) if position else {}
             query = plan.query(len(position) if position else 0).as_string()
@@ -189,12 +197,13 @@ class TableReader:
             except Exception as exc:  # noqa: BLE001 - _retry_wait sorts retryable from fatal
                 retries += 1
                 wait = self._retry_wait(exc, retries)
-                self._held = None  # re-read from the last emitted position
+                self._held = []  # re-read from the last emitted position
                 time.sleep(wait)
-        if self._held is not None:  # the end of the stream is a boundary too
-            yield Records(self.encoder, self._held.select(plan.data_fields))
-            progress.add(len(self._held))
-            position = self._position_of(self._held, len(self._held) - 1)
+        if self._held:  # the end of the stream is a boundary too
+            held = pa.concat_batches(self._held)
+            yield Records(self.encoder, held.select(plan.data_fields))
+            progress.add(len(held))
+            position = self._position_of(held, len(held) - 1)
             emitted_since_state = True
         progress.finish()
         final = plan.state(position) if plan.cursor is not None else plan.state(None)
