@@ -85,6 +85,8 @@ class MaskingFilter(logging.Filter):
         self.masker = masker
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):  # each value whole, before the message's format may cut it short
+            record.args = tuple(self.masker(a) if isinstance(a, str) else a for a in record.args)
         message = record.getMessage()
         masked = self.masker(message)
         if masked != message:

@@ -46,7 +46,7 @@ def main() -> None:
         out({"type": "CATALOG", "catalog": {"streams": [stream]}})
     elif command == "read":
         if mode == "stray":
-            print(f"connecting with password {token}", flush=True)
+            print("y" * 184 + f" password {token}", flush=True)  # the secret across 200 characters
         for n, value in enumerate(config.get("numbers") or [0.5], start=1):
             record({"id": n, "v": value, "token": token})
         state(1)
