@@ -230,26 +230,22 @@ class MessageParser:
     def parse(self, data: memoryview | bytes) -> Chunk:
         """Parse complete lines (`data` ends with a newline)."""
         self.repaired = {}
-        data = self._replace_invalid_utf8(data)
-        buffer = np.frombuffer(data, dtype=np.uint8)
-        ends = np.flatnonzero(buffer == 10)
-        data = self._replace_lone_surrogates(data, ends)
-        offsets = np.concatenate(([0], ends + 1)).astype(np.int32)
-        count = len(offsets) - 1
-        lines = pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(data))
-        numbers = int_array(np.arange(self.line, self.line + count, dtype=np.int64))
+        first = self.line
+        ends = _line_ends(data)
+        count = len(ends)
+        numbers = int_array(np.arange(first, first + count, dtype=np.int64))
         step = max(1, -(-count // SCAN_PARTS))  # several batches, so that DuckDB parses them in parallel
-        batches = [
-            pa.record_batch({"i": numbers.slice(at, step), "line": lines.slice(at, step)})
-            for at in range(0, count, step)
-        ]
-        batch = pa.Table.from_batches(batches, schema=pa.schema({"i": pa.int64(), "line": pa.string()}))
         self.line += count
         self.chunk_lines = count
-        self.db.register("lines", batch)
         fast = False
         try:
             fast = self._read_envelopes(data, numbers, step)
+            if not fast:  # text DuckDB's reader refused may be mended first (it reads cleanly almost always)
+                data = self._replace_invalid_utf8(data, first)
+                data = self._replace_lone_surrogates(data, first)
+                ends = _line_ends(data)
+            batch = _lines_table(data, ends, numbers, step)
+            self.db.register("lines", batch)
             if not fast:
                 self._envelopes(batch)
             return self._split()
@@ -260,7 +256,7 @@ class MessageParser:
             else:
                 self.db.execute("DROP TABLE IF EXISTS env")
 
-    def _replace_invalid_utf8(self, data: memoryview | bytes) -> memoryview | bytes:
+    def _replace_invalid_utf8(self, data: memoryview | bytes, first: int) -> memoryview | bytes:
         """`data` with each byte sequence that is no UTF-8 made U+FFFD, its data fields in `repaired`: DuckDB refuses
         a chunk that holds one, and a RECORD line is JSON text in UTF-8 but for that."""
         try:
@@ -273,11 +269,11 @@ class MessageParser:
             try:
                 line.decode()
             except UnicodeDecodeError:
-                self.repaired[self.line + local] = _surrogate_fields(line.decode(errors="surrogateescape"))
+                self.repaired[first + local] = _surrogate_fields(line.decode(errors="surrogateescape"))
                 lines[local] = line.decode(errors="replace").encode()
         return b"\n".join(lines)
 
-    def _replace_lone_surrogates(self, data: memoryview | bytes, ends: np.ndarray) -> memoryview | bytes:
+    def _replace_lone_surrogates(self, data: memoryview | bytes, first: int) -> memoryview | bytes:
         """`data` with each lone surrogate escape (`\\ud800` without its pair) made U+FFFD; the data fields they
         were in go to `repaired`, to be recorded as changed. DuckDB and orjson refuse the line, and skipping it as
         not JSON would lose a record whose state is acknowledged."""
@@ -304,10 +300,11 @@ class MessageParser:
         fixed = bytearray(data)
         for at in lone:
             fixed[at : at + 6] = _REPLACEMENT
+        ends = _line_ends(data)
         starts = np.concatenate(([0], ends + 1))
         for local in sorted(set(np.searchsorted(ends, lone).tolist())):
             original = bytes(data[starts[local] : ends[local]]).decode()
-            self.repaired[self.line + local] = _surrogate_fields(original)
+            self.repaired[first + local] = _surrogate_fields(original)
         return bytes(fixed)
 
     def _read_envelopes(self, data: memoryview | bytes, numbers: pa.Array, step: int) -> bool:
@@ -597,6 +594,22 @@ def _type_text(structure: str | dict[str, Any]) -> str:
         return structure
     fields = ", ".join(f'"{name.replace(chr(34), chr(34) * 2)}" {_type_text(kind)}' for name, kind in structure.items())
     return f"STRUCT({fields})"
+
+
+def _line_ends(data: memoryview | bytes) -> np.ndarray:
+    """Where each line of `data` ends (its newline)."""
+    return np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+
+
+def _lines_table(data: memoryview | bytes, ends: np.ndarray, numbers: pa.Array, step: int) -> pa.Table:
+    """`data`'s lines (ending at `ends`) as the table `lines` (i, line), in batches of `step` lines."""
+    offsets = np.concatenate(([0], ends + 1)).astype(np.int32)
+    lines = pa.StringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
+    batches = [
+        pa.record_batch({"i": numbers.slice(at, step), "line": lines.slice(at, step)})
+        for at in range(0, len(ends), step)
+    ]
+    return pa.Table.from_batches(batches, schema=pa.schema({"i": pa.int64(), "line": pa.string()}))
 
 
 def read_lines(stream: BinaryIO, size: int, max_wait: float = 1.0) -> Iterator[memoryview]:
