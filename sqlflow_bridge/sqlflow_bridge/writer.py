@@ -129,6 +129,8 @@ def _prepare(values: pa.ChunkedArray, kind: Kind) -> tuple[pa.ChunkedArray, Kind
         return _nested_json(values), kind
     if kind is Kind.STRING and not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)):
         return _nested_json(values) if pa.types.is_nested(t) else pc.cast(values, pa.string()), kind
+    if kind is Kind.INTEGER and pa.types.is_integer(t):
+        return values, kind  # written as they are (uint64 too): a cast to int64 would wrap what it cannot hold
     return values.cast(ARROW_TYPES[kind], safe=False), kind
 
 

@@ -62,6 +62,17 @@ def test_plain_arrow_tables_with_nested_and_decimal_values(tmp_path: Path) -> No
     assert rows[0][3] == table.column("day")[0].as_py()
 
 
+def test_unsigned_integers_beyond_bigint_are_nulled_by_the_destination_not_wrapped(tmp_path: Path) -> None:
+    table = pa.table({"id": pa.array([1, 2], pa.int64()), "u": pa.array([7, 2**64 - 1], pa.uint64())})
+    target = tmp_path / "unsigned.duckdb"
+    result = AirbyteConnector.command("destination-duckdb").write({"destination_path": str(target)}, [("t", table)])
+    assert result.rows_committed == 2
+    with duckdb.connect(str(target), read_only=True) as db:
+        rows = db.execute("SELECT id, u, _airbyte_meta::VARCHAR FROM main.t ORDER BY id").fetchall()
+    assert [row[:2] for row in rows] == [(1, 7), (2, None)]
+    assert '"field":"u"' in rows[1][2] and "NULLED" in rows[1][2]
+
+
 def test_a_failing_destination_raises_its_error(tmp_path: Path) -> None:
     with pytest.raises(ConnectorError) as caught:
         AirbyteConnector.command("destination-duckdb").write(
