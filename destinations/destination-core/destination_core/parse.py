@@ -173,13 +173,15 @@ class MessageParser:
             elif column.kind is Kind.NUMBER and self.exact_numbers:
                 # DuckDB hands a JSON number over as a double. Where that double needs more than 15 digits the
                 # number may have had more than a double keeps, so its own text is taken from the line instead
-                # (the token after the field's key, accepted only if it is the same number).
+                # (the token after the field's key, accepted only if it is the same number and the key occurs once
+                # in the line: a nested object's field of the same name may hold another number of the same double).
                 # The pattern is inlined, not bound, so that DuckDB compiles it once: it is safe as a literal, since
                 # every character but ASCII letters and digits is a \x{..} escape (a quote cannot occur).
                 pattern = number_pattern(column.name)
-                texts.append(f", CASE WHEN length({access}) > 15 THEN regexp_extract(line, '{pattern}', 1) END AS x{k}")
-                expr = f"numeric_text(CASE WHEN TRY_CAST(s{k} AS DOUBLE) IS NULL THEN NULL WHEN x{k} <> '' AND "
-                expr += f"TRY_CAST(x{k} AS DOUBLE) = TRY_CAST(s{k} AS DOUBLE) THEN x{k} ELSE s{k} END)"
+                every = f"regexp_extract_all(line, '{pattern}', 1)"
+                texts.append(f", CASE WHEN length({access}) > 15 THEN {every} END AS x{k}")
+                expr = f"numeric_text(CASE WHEN TRY_CAST(s{k} AS DOUBLE) IS NULL THEN NULL WHEN len(x{k}) = 1 AND "
+                expr += f"TRY_CAST(x{k}[1] AS DOUBLE) = TRY_CAST(s{k} AS DOUBLE) THEN x{k}[1] ELSE s{k} END)"
             elif column.kind is Kind.TIMETZ:  # Arrow has no time-with-offset type: keep the validated text
                 expr = f"CASE WHEN TRY_CAST(s{k} AS TIMETZ) IS NOT NULL THEN s{k} END"
             elif column.kind in _RANGES:
@@ -217,6 +219,12 @@ class MessageParser:
             f", regexp_matches(c{k}, '{_RECHECK_JSON}', 'i') AS recheck{k}"
             for k, column in enumerate(stream.columns)
             if column.kind is Kind.JSON
+        )
+        # A long number whose key occurs more than once in its line is taken again from the parsed line
+        outputs += "".join(
+            f", len(x{k}) > 1 AS recheck{k}"
+            for k, column in enumerate(stream.columns)
+            if column.kind is Kind.NUMBER and self.exact_numbers
         )
         query = (
             f"SELECT i, emitted_at, uuid()::VARCHAR AS raw_id, {meta} AS meta{outputs} FROM (SELECT *{''.join(typed)} "
@@ -445,8 +453,12 @@ class MessageParser:
                 for column in (c for c in stream.columns if c.name in fields):
                     changes.setdefault(row, []).append(_change(column.name, "TRUNCATED"))
         for k, column in enumerate(stream.columns):
-            if column.kind is Kind.JSON and pc.any(table.column(f"recheck{k}")).as_py():
+            if f"recheck{k}" not in table.column_names or not pc.any(table.column(f"recheck{k}")).as_py():
+                continue
+            if column.kind is Kind.JSON:
                 columns[column.name] = self._recheck_json(column.name, table, k, changes)
+            else:
+                columns[column.name] = self._recheck_number(column.name, table, k, changes)
         if changes:
             texts = metas.to_pylist()
             for row, found in changes.items():
@@ -465,14 +477,9 @@ class MessageParser:
         """Column `c{k}` with its flagged rows' JSON re-read from their lines: every number kept digit for digit,
         NULs removed (TRUNCATED), a value holding NaN or Infinity, or a number out of numeric's range where numbers
         go to PostgreSQL, nulled (NULLED); each change added to `changes`."""
-        flagged = table.column(f"recheck{k}").combine_chunks().fill_null(False)
-        rows = np.flatnonzero(flagged.to_numpy(zero_copy_only=False))
-        numbers = table.column("i").filter(flagged).to_pylist()
-        texts = dict(
-            self.db.execute("SELECT i, line FROM lines WHERE i IN (SELECT unnest(?::BIGINT[]))", [numbers]).fetchall()
-        )
+        flagged, rows, texts = self._flagged_lines(table, k)
         exact: list[str | None] = []
-        for row, number in zip(rows.tolist(), numbers, strict=True):
+        for row, number in zip(rows, texts, strict=True):
             cleaned = _JsonCleaner(self.numeric)
             try:
                 line = simplejson.loads(texts[number], use_decimal=True, allow_nan=True)
@@ -484,7 +491,28 @@ class MessageParser:
             if cleaned.truncated:
                 changes.setdefault(row, []).append(_change(name, "TRUNCATED"))
             exact.append(simplejson.dumps(value, use_decimal=True, ensure_ascii=False, separators=(",", ":")))
-        return pc.replace_with_mask(table.column(f"c{k}").combine_chunks(), flagged, pa.array(exact, pa.string()))
+        return pc.replace_with_mask(table.column(f"c{k}").combine_chunks(), flagged, string_array(exact))
+
+    def _recheck_number(self, name: str, table: pa.Table, k: int, changes: dict[int, list[dict[str, str]]]) -> pa.Array:
+        """Column `c{k}` (a number kept as text) with its flagged rows' numbers taken from the parsed line, digit for
+        digit, through the same check of numeric's range (NULLED, added to `changes`, when out of it)."""
+        flagged, rows, texts = self._flagged_lines(table, k)
+        exact = [str(simplejson.loads(text, use_decimal=True)["record"]["data"][name]) for text in texts.values()]
+        (checked,) = self.db.execute("SELECT list_transform(?::VARCHAR[], lambda t: numeric_text(t))", [exact]).fetchone()
+        for row, value in zip(rows, checked, strict=True):
+            if value is None:
+                changes.setdefault(row, []).append(_change(name, "NULLED"))
+        return pc.replace_with_mask(table.column(f"c{k}").combine_chunks(), flagged, string_array(checked))
+
+    def _flagged_lines(self, table: pa.Table, k: int) -> tuple[pa.Array, list[int], dict[int, str]]:
+        """The mask of rows flagged by `recheck{k}`, their row indices, and their stdin lines by line number (in
+        row order)."""
+        flagged = table.column(f"recheck{k}").combine_chunks().fill_null(False)
+        numbers = table.column("i").filter(flagged).to_pylist()
+        found = dict(
+            self.db.execute("SELECT i, line FROM lines WHERE i IN (SELECT unnest(?::BIGINT[]))", [numbers]).fetchall()
+        )
+        return flagged, pc.indices_nonzero(flagged).to_pylist(), {number: found[number] for number in numbers}
 
     def _control(self, number: int, text: str) -> dict[str, Any]:
         try:

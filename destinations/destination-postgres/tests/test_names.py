@@ -186,6 +186,18 @@ def test_number_columns_with_hostile_names_keep_every_digit(
     assert found == [(key, Decimal(value), Decimal("0.5")) for key, value in enumerate(values)]
 
 
+def test_a_long_number_is_its_own_when_a_nested_field_has_the_same_name(
+    cli: Cli, config: dict[str, Any], pg: psycopg.Connection, schema: str
+):
+    """Both numbers round to the same double: the digits must come from the record's own field, not the first
+    `"amt":` in the line."""
+    columns = {"id": {"type": "integer"}, "amt": {"type": "number"}, "o": {"type": "object"}}
+    line = json.dumps(record("s", {"id": 1, "o": {"amt": "NESTED"}, "amt": "OWN"}))
+    line = line.replace('"NESTED"', "99999999999999999999").replace('"OWN"', "99999999999999999998")
+    assert_ok(cli.write(config, catalog(stream_entry("s", columns)), [line, state("s", 1)]))
+    assert rows(pg, schema, "s", ["amt", "o"]) == [(Decimal("99999999999999999998"), {"amt": 99999999999999999999})]
+
+
 # -- PostgreSQL's 63-byte limit ------------------------------------------------------------------------------------
 
 

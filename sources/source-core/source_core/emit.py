@@ -76,11 +76,16 @@ _MIN_DAY, _MAX_DAY = -719162, 2932896  # 0001-01-01 and 9999-12-31 as days since
 _US_PER_DAY = 86_400_000_000
 
 
-def string_array(values: list[str]) -> pa.Array:
+def string_array(values: list[str] | list[str | None]) -> pa.Array:
     """A string array built from buffers: `pa.array` would import pandas (0.2 s) to inspect its input."""
-    data = [v.encode() for v in values]
+    data = [b"" if v is None else v.encode() for v in values]
     offsets = np.cumsum([0, *map(len, data)], dtype=np.int32)
-    return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets.tobytes()), pa.py_buffer(b"".join(data)))
+    valid = np.array([v is not None for v in values], dtype=bool)
+    nulls = len(values) - int(valid.sum())
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little").tobytes()) if nulls else None
+    return pa.StringArray.from_buffers(
+        len(values), pa.py_buffer(offsets.tobytes()), pa.py_buffer(b"".join(data)), bitmap, nulls
+    )
 
 
 def int_array(values: np.ndarray, type_: pa.DataType | None = None) -> pa.Array:
