@@ -37,7 +37,7 @@ from airbyte_cdk.sources.connector_state_manager import HashableStreamDescriptor
 from airbyte_cdk.utils.stream_status_utils import as_airbyte_message as status_message
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_core.config import validate_config
+from source_core.config import config_error, validate_config
 from source_core.emit import RecordEncoder, as_bytes
 
 
@@ -183,6 +183,14 @@ def launch(source: BatchSource, args: list[str]) -> None:
         entrypoint.set_up_secret_filter(config, spec.connectionSpecification)
         if source.check_config_against_spec:
             entrypoint.validate_connection(spec, config)
-        catalog = source.read_catalog(parsed.catalog)
-        state = source.read_state(parsed.state)
+        try:
+            catalog = source.read_catalog(parsed.catalog)
+        except Exception as exc:  # the CDK's parse errors, each a reason to fix the file
+            raise config_error(f"--catalog {parsed.catalog} is not a configured catalog: {exc}") from exc
+        try:
+            state = source.read_state(parsed.state)
+        except Exception as exc:
+            raise config_error(
+                f"--state {parsed.state} is not an Airbyte state (a JSON list of state objects): {exc}"
+            ) from exc
         write_messages(source.read(entrypoint.logger, config, catalog, state), sys.stdout.buffer)

@@ -53,6 +53,9 @@ _READ_ERRORS = {
     "55000": "{where} cannot be read as it is (an unpopulated materialized view?): {detail}",
 }
 
+# invalid text representation, datetime format or field, numeric value out of range
+_BAD_POSITION = {"22P02", "22007", "22008", "22003"}
+
 
 def fetch_batches(conninfo: str, query: str, settings: dict[str, str]) -> Iterator[pa.RecordBatch]:
     """Run `query` after applying `settings` (bound as parameters) and stream its Arrow batches.
@@ -84,11 +87,19 @@ def _sqlstate(exc: BaseException) -> str | None:
     return found if isinstance(found, str) or found is None else found.group(1)
 
 
-def _read_error(exc: BaseException, where: str) -> AirbyteTracedException:
+def _read_error(exc: BaseException, where: str, resuming: bool) -> AirbyteTracedException:
     if isinstance(exc, AirbyteTracedException):
         return exc
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    template = _READ_ERRORS.get(_sqlstate(exc) or "")
+    sqlstate = _sqlstate(exc) or ""
+    if resuming and sqlstate in _BAD_POSITION:  # the one value the read query casts is the position it resumes from
+        return AirbyteTracedException(
+            message=f"The saved state of {where} holds a position its columns cannot take ({detail}): reset this "
+            "stream's state (or correct the state file).",
+            internal_message=str(exc),
+            failure_type=FailureType.config_error,
+        )
+    template = _READ_ERRORS.get(sqlstate)
     if template:
         return AirbyteTracedException(
             message=template.format(where=where, detail=detail),
@@ -140,10 +151,10 @@ class TableReader:
         self._held = [piece.slice(cut)] if cut < len(piece) else []
         return ready
 
-    def _retry_wait(self, exc: Exception, retries: int) -> float:
+    def _retry_wait(self, exc: Exception, retries: int, resuming: bool) -> float:
         """Seconds to wait before reconnecting after `exc`, or the TRACE error that ends the stream."""
         if not is_connection_lost(exc):
-            raise _read_error(exc, self.where) from exc
+            raise _read_error(exc, self.where, resuming) from exc
         if not self.plan.order:
             raise AirbyteTracedException(
                 message=f"Lost the connection while reading {self.where}, which has no key or row address "
@@ -196,7 +207,7 @@ class TableReader:
                 break
             except Exception as exc:  # noqa: BLE001 - _retry_wait sorts retryable from fatal
                 retries += 1
-                wait = self._retry_wait(exc, retries)
+                wait = self._retry_wait(exc, retries, resuming=bool(position))
                 self._held = []  # re-read from the last emitted position
                 time.sleep(wait)
         if self._held:  # the end of the stream is a boundary too

@@ -280,10 +280,21 @@ def test_unknown_stream_and_bad_catalog_fail_with_a_trace(pg, schema, config, co
 
     catalog = connector.catalog(config)
     catalog["streams"][0]["sync_mode"] = "sideways"
-    run = connector.run("read", config, catalog)
-    assert run.exit_code != 0
-    assert run.errors
-    assert run.records == []
+    failed_with(connector.run("read", config, catalog), "config_error", "--catalog", "sideways")
+
+
+def test_a_state_that_does_not_fit_is_a_config_error_saying_so(pg, schema, config, connector):
+    make_table(pg, schema, "events", 5)
+    catalog = connector.catalog(config, sync_mode="incremental", cursor_field=["id"])
+    failed_with(connector.run("read", config, catalog, state={"id": 3}), "config_error", "--state")
+    unfit = {"stream_descriptor": {"name": "events", "namespace": schema},
+             "stream_state": {"cursor_field": ["id"], "cursor": "yesterday"}}  # fmt: skip
+    failed_with(
+        connector.run("read", config, catalog, state=[{"type": "STREAM", "stream": unfit}]),
+        "config_error",
+        "saved state of",
+        "reset",
+    )
 
 
 def test_incremental_needs_a_cursor_and_an_orderable_one(pg, schema, config, connector):
