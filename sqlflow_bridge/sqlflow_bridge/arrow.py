@@ -124,6 +124,8 @@ def _column(values: pa.Array, source: Kind, target: Kind) -> tuple[pa.Array, pa.
             values = pc.cast(values, pa.string())
         values = pc.cast(values, pa.float64())
         bad = pc.invert(pc.is_finite(values))
+    elif target is Kind.INTEGER and pa.types.is_uint64(values.type):  # beyond int64: nulled, as the JSON path does
+        bad = pc.greater(values, pa.scalar(2**63 - 1, pa.uint64()))
     elif target is Kind.DATE:
         days = values.view(pa.int32())
         bad = pc.or_(pc.less(days, _MIN_DAY), pc.greater(days, _MAX_DAY))

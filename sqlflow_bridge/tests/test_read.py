@@ -176,3 +176,15 @@ def test_source_file_reads_and_continues(tmp_path: Path) -> None:
     new = table_of(list(AirbyteConnector.command("source-file").read(config, state=store, scope="files")))
     assert new.select(["id", "label"]).to_pylist() == [{"id": 3, "label": "three"}]
     assert {"_ab_source_file_url", "_ab_source_file_last_modified"} <= set(new.column_names)
+
+
+def test_unsigned_integers_beyond_int64_are_nulled_alike_on_both_paths(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    unsigned = pa.array([7, 2**63, 2**64 - 1], pa.uint64())
+    pq.write_table(pa.table({"id": [1, 2, 3], "u": unsigned}), tmp_path / "u.parquet")
+    config = {"streams": [{"name": "u", "globs": [f"{tmp_path}/*.parquet"]}]}
+    for connector in (AirbyteConnector.in_process("source-file"), AirbyteConnector.command("source-file")):
+        chunks = list(connector.read(config))
+        assert table_of(chunks).sort_by("id").column("u").to_pylist() == [7, None, None], connector.label
+        assert sum(chunk.nulled_rows for chunk in chunks) == 2, connector.label
