@@ -175,12 +175,14 @@ def plan_stream(
                 "run discover again and update the configured catalog."
             )
     columns = tuple(c for c in relation.columns if selected is None or c.name in selected)
-    key = list(primary_key or relation.primary_key)
-    for name in key:
+    for name in primary_key or []:
         if relation.column(name) is None:
             raise config_error(
                 f"Primary key column {name!r} of stream {where} does not exist: fix the catalog's primary_key."
             )
+    # Reads are ordered by the table's own key only: one chosen in the catalog (for a table without one) need not be
+    # unique or free of NULLs, and resuming after a value it repeats would skip rows.
+    key = list(relation.primary_key)
     taken = set(names)
     order: list[OrderColumn] = []
     if cursor is not None:

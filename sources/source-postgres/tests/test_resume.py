@@ -43,6 +43,8 @@ TABLES = {
     "bytea_key": ("id bigint, k bytea PRIMARY KEY", "g, int4send(g::int)"),
     "interval": ("id bigint PRIMARY KEY, iv interval", "g, (g / 10) * interval '1 s'"),
     "interval_no_key": ("id bigint, iv interval", "g, (g / 10) * interval '1 s'"),
+    # a table without a key, read with a catalog-chosen primary_key that repeats and holds NULLs
+    "user_key": ("id bigint, email text", "g, CASE WHEN g %% 20 <> 0 THEN 'user' || (g %% 3) || '@x' END"),
     # 300 bytes a row: 300,000 rows are far more than the driver and the pipe buffer hold at once
     "wide": ("id bigint PRIMARY KEY, v text", "g, repeat('x', 300)"),
 }
@@ -88,6 +90,7 @@ SCENARIOS = {
     "full refresh by bytea key": ("bytea_key", {}),
     "incremental on interval": ("interval", {"sync_mode": "incremental", "cursor_field": ["iv"]}),
     "incremental on interval, no key": ("interval_no_key", {"sync_mode": "incremental", "cursor_field": ["iv"]}),
+    "full refresh, a catalog primary_key that repeats": ("user_key", {"primary_key": [["email"]]}),
 }
 
 
