@@ -129,13 +129,16 @@ class MessageParser:
                 else:
                     fields[column.name] = "VARCHAR"
         self.field_types = fields
+        # DuckDB's STRUCT field names ignore case: fields that differ only by case (in one stream or in two) cannot
+        # share one, so `data` is then kept as JSON and each field taken by its JSON pointer
+        self.by_pointer = len({name.casefold() for name in fields}) < len(fields)
         structure = {
             "type": "VARCHAR",
             "record": {
                 "stream": "VARCHAR",
                 "namespace": "VARCHAR",
                 "emitted_at": "DOUBLE",
-                "data": fields or "JSON",
+                "data": "JSON" if self.by_pointer or not fields else fields,
                 "meta": "JSON",
             },
         }
@@ -162,10 +165,18 @@ class MessageParser:
             "sync_id": stream.sync_id,
         }
         for k, column in enumerate(stream.columns):
-            params[f"f{k}"] = column.name
-            access = f"struct_extract(m.record.data, $f{k})"
-            if column.kind is not Kind.JSON and self.field_types[column.name] == "JSON":
-                access = f"json_extract_string({access}, '$')"
+            if self.by_pointer:
+                params[f"f{k}"] = "/" + column.name.replace("~", "~0").replace("/", "~1")
+                access = (
+                    f"nullif(json_extract(m.record.data, $f{k}), 'null'::JSON)"
+                    if column.kind is Kind.JSON
+                    else f"json_extract_string(m.record.data, $f{k})"
+                )
+            else:
+                params[f"f{k}"] = column.name
+                access = f"struct_extract(m.record.data, $f{k})"
+                if column.kind is not Kind.JSON and self.field_types[column.name] == "JSON":
+                    access = f"json_extract_string({access}, '$')"
             texts.append(f", {access} AS s{k}")
             if column.kind is Kind.INTEGER:
                 expr = f"CASE WHEN TRY_CAST(s{k} AS DOUBLE) = floor(TRY_CAST(s{k} AS DOUBLE)) "
@@ -330,7 +341,7 @@ class MessageParser:
         # with the catalog's fields, the reader refuses a `data` that is no object; without any, it takes any JSON
         data_is_object = (
             "json_type(record.data) IS NOT DISTINCT FROM 'OBJECT'"
-            if not self.field_types
+            if not self.field_types or self.by_pointer
             else "record.data IS NOT NULL"
         )
         query = (
@@ -498,7 +509,8 @@ class MessageParser:
         digit, through the same check of numeric's range (NULLED, added to `changes`, when out of it)."""
         flagged, rows, texts = self._flagged_lines(table, k)
         exact = [str(simplejson.loads(text, use_decimal=True)["record"]["data"][name]) for text in texts.values()]
-        (checked,) = self.db.execute("SELECT list_transform(?::VARCHAR[], lambda t: numeric_text(t))", [exact]).fetchone()
+        check = "SELECT list_transform(?::VARCHAR[], lambda t: numeric_text(t))"
+        (checked,) = self.db.execute(check, [exact]).fetchone()
         for row, value in zip(rows, checked, strict=True):
             if value is None:
                 changes.setdefault(row, []).append(_change(name, "NULLED"))

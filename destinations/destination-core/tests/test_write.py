@@ -182,6 +182,27 @@ def _change(name: str, change: str) -> dict[str, str]:
     return {"field": name, "change": change, "reason": "DESTINATION_SERIALIZATION_ERROR"}
 
 
+def test_fields_differing_only_by_case_in_two_streams(dest: Destination) -> None:
+    """DuckDB's parser matches JSON keys without case: `id` of one stream and `ID` of another stay apart."""
+    lower = {"id": {"type": "integer"}, "o": {"type": "object"}, "a/b~c": {"type": "string"}}
+    upper = {"ID": {"type": "integer"}, "O": {"type": "string"}}
+    run = dest.write(
+        catalog(stream_entry("lower", lower), stream_entry("upper", upper)),
+        [
+            record("lower", {"id": 1, "o": {"k": [1]}, "a/b~c": "x"}),
+            record("lower", {"id": 2, "o": None}),
+            record("upper", {"ID": 3, "O": "y"}),
+            state("lower", 1),
+        ],
+    )
+    assert run.exit_code == 0, run.stderr
+    lower_rows = sorted(dest.rows("lower"), key=lambda r: r["id"])
+    objects = [from_json(dest, r["o"]) if r["o"] is not None else None for r in lower_rows]
+    assert [(r["id"], o, r["a/b~c"]) for r, o in zip(lower_rows, objects, strict=True)] == [
+        (1, {"k": [1]}, "x"), (2, None, None)]  # fmt: skip
+    assert [(r["ID"], r["O"]) for r in dest.rows("upper")] == [(3, "y")]
+
+
 def test_states_echoed_in_order_with_counts(dest: Destination) -> None:
     cat = catalog(stream_entry("a", PROPS), stream_entry("b", PROPS))
     messages = [
