@@ -163,7 +163,14 @@ class AirbyteSource(Connector):
         table = pa.concat_tables(parts) if parts else arrow_schema(target).empty_table()
         if cursor_value is not None and fresh:
             cursor = (configured.get("cursor_field") or [cursor_field])[0]
-            bound = pa.scalar(cursor_value).cast(table.schema.field(cursor).type)
+            column_type = table.schema.field(cursor).type
+            try:
+                bound = pa.scalar(cursor_value).cast(column_type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise config_error(
+                    f"cursor_value {cursor_value!r} cannot be compared with {cursor!r} ({column_type}): give a value "
+                    f"of that type (a timestamp with a time zone as '2024-01-01T00:00:00Z'). {exc}"
+                ) from None
             table = table.filter(pc.greater(table.column(cursor), bound))
         if columns:
             table = table.select(columns)

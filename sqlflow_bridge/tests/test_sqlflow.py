@@ -13,7 +13,9 @@ from pathlib import Path
 import duckdb
 import psycopg
 import pytest
+from airbyte_cdk.models import FailureType
 
+from sqlflow_bridge.errors import ConnectorError
 from sqlflow_bridge.sqlflow_plugin import SOURCE_SCHEMA, AirbyteSource
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples"
@@ -122,3 +124,9 @@ def test_seed_interface(config: dict, pg: psycopg.Connection, schema: str, tmp_p
     assert len(second) == 0  # the stored state comes first: nothing new
     metrics = source.get_performance_metrics()
     assert metrics["rows"] == 50 and metrics["errors"] == 0
+
+    fresh = AirbyteSource()
+    fresh.configure({**params, "state_path": str(tmp_path / "other.duckdb")})
+    with pytest.raises(ConnectorError) as caught:  # a date for a timestamptz cursor: which value to give, not Arrow's
+        list(fresh.read_incremental("events", "updated_at", cursor_value="2024-01-02"))
+    assert caught.value.failure_type == FailureType.config_error and "cursor_value" in caught.value.message
