@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from destination_core.streams import META, TargetStream
-from source_core.emit import Kind, uuid_text
+from source_core.emit import Kind, plain, uuid_text
 from source_core.launch import Records
 
 ARROW_TYPES: dict[Kind, pa.DataType] = {
@@ -95,10 +95,6 @@ def _numbers(text: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray | 
     return pc.if_else(bad, pa.scalar(None, pa.float64()), values), pc.fill_null(bad, False)
 
 
-def _plain(values: pa.Array) -> pa.Array:
-    return values.storage if isinstance(values, pa.ExtensionArray) else values
-
-
 @functools.cache
 def _duckdb() -> duckdb.DuckDBPyConnection:
     return duckdb.connect()
@@ -115,7 +111,7 @@ def _json_text(values: pa.Array) -> pa.Array:
 
 def _column(values: pa.Array, source: Kind, target: Kind) -> tuple[pa.Array, pa.Array | None]:
     """One column of a source batch in the target type, and a mask of the values that had to be nulled."""
-    values = _plain(values)
+    values = plain(values)
     bad = None
     if source is Kind.UUID:
         values = uuid_text(values) if pa.types.is_fixed_size_binary(values.type) else values
