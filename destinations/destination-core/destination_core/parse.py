@@ -28,8 +28,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import simplejson
-from airbyte_cdk.models import FailureType
+from airbyte_cdk.models import AirbyteMessageSerializer, FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from serpyco_rs import SchemaValidationError
 
 from destination_core.duckdb_session import connect
 from destination_core.streams import EXTRACTED_AT, GENERATION_ID, META, RAW_ID, SEQ, Kind, TargetStream
@@ -78,6 +79,8 @@ _MACROS = (
     f"CREATE MACRO double_text(t) AS CASE WHEN regexp_matches(t, '{_NUMBER_SYNTAX}', 'i') "
     "AND (isfinite(TRY_CAST(t AS DOUBLE)) OR NOT regexp_matches(t, '[0-9]')) THEN t END",
 )
+# record.emitted_at's range, in milliseconds since 1970: the years 0001-9999, as for every other timestamp
+_EMITTED_RANGE = (-62135596800000, 253402300800000)
 # A UTF-16 surrogate escape in JSON text: only a pair of them is a character, a lone one is valid JSON but no text
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _REPLACEMENT = rb"\ufffd"
@@ -238,7 +241,8 @@ class MessageParser:
             if column.kind is Kind.NUMBER and self.exact_numbers
         )
         query = (
-            f"SELECT i, emitted_at, uuid()::VARCHAR AS raw_id, {meta} AS meta{outputs} FROM (SELECT *{''.join(typed)} "
+            f"SELECT i, floor(emitted_at)::BIGINT AS emitted_at, uuid()::VARCHAR AS raw_id, {meta} AS meta{outputs} "
+            f"FROM (SELECT *{''.join(typed)} "
             f"FROM (SELECT i, m.record.emitted_at AS emitted_at, m.record.meta AS source_meta{''.join(texts)} "
             f"FROM env{' JOIN lines USING (i)' if self.exact_numbers else ''} WHERE m.type = 'RECORD' "
             "AND m.record.stream = $stream "
@@ -404,7 +408,10 @@ class MessageParser:
 
     def _split(self) -> Chunk:
         chunk = Chunk()
-        bad_record = "m.record IS NULL OR m.record.stream IS NULL OR m.record.emitted_at IS NULL OR NOT has_data"
+        bad_record = (
+            "m.record IS NULL OR m.record.stream IS NULL OR NOT has_data OR m.record.emitted_at IS NULL "
+            f"OR NOT (m.record.emitted_at >= {_EMITTED_RANGE[0]} AND m.record.emitted_at < {_EMITTED_RANGE[1]})"
+        )
         others = self.db.execute(
             f"SELECT i, m.type, {bad_record} FROM env WHERE m.type IS DISTINCT FROM 'RECORD' OR {bad_record} ORDER BY i"
         ).fetchall()
@@ -414,7 +421,9 @@ class MessageParser:
                 raise self._malformed(number, f"its type is {kind!r}, not one of {sorted(MESSAGE_TYPES)}")
             if kind == "RECORD" and invalid:
                 raise self._malformed(
-                    number, "a RECORD needs record.stream, record.emitted_at and record.data, an object"
+                    number,
+                    "a RECORD needs record.stream, record.emitted_at (milliseconds since 1970, within the years "
+                    "1-9999) and record.data, an object",
                 )
             controls.append(number)
         if controls:
@@ -478,7 +487,7 @@ class MessageParser:
                 texts[row] = orjson.dumps(meta).decode()
             metas = string_array(texts)
         columns[RAW_ID] = table.column("raw_id")
-        columns[EXTRACTED_AT] = pc.cast(pc.cast(table.column("emitted_at"), pa.int64()), pa.timestamp("ms", tz="UTC"))
+        columns[EXTRACTED_AT] = pc.cast(table.column("emitted_at"), pa.timestamp("ms", tz="UTC"))
         columns[GENERATION_ID] = int_array(np.full(n, stream.generation_id, dtype=np.int64))
         columns[META] = metas
         columns[SEQ] = table.column("i")
@@ -531,8 +540,14 @@ class MessageParser:
             message = orjson.loads(text)
         except orjson.JSONDecodeError as exc:  # DuckDB's parser is laxer (a trailing comma, NaN)
             raise self._malformed(number, f"it is not strict JSON ({exc})") from exc
-        if message["type"] == "STATE":
+        if message["type"] == "STATE":  # its state blob is opaque here, echoed as it came: only its envelope checked
             self._check_state(number, message.get("state"))
+            return message
+        try:  # against the protocol's models; the message goes on as it came, every field kept
+            AirbyteMessageSerializer.load(message)
+        except SchemaValidationError as exc:
+            why = "; ".join(f"{error.instance_path or 'the message'}: {error.message}" for error in exc.errors)
+            raise self._malformed(number, why) from exc
         return message
 
     def _check_state(self, number: int, state: Any) -> None:

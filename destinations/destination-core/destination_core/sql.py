@@ -79,6 +79,11 @@ class SqlLoader(ABC):
     @abstractmethod
     def commit_transaction(self) -> None: ...
 
+    def widening_loses(self, table: str, column: str, old: Kind, new: Kind) -> bool:
+        """Whether `column` (quoted) of `table` holds a value that the type of `new` would change; the column then
+        becomes text instead, which keeps every value. No by default: the types given are wide enough."""
+        return False
+
     # -- names ----------------------------------------------------------------------------------------------
     def table(self, stream: TargetStream, shadow: bool = False) -> str:
         return self.qualified(stream.schema, self.shadow_name(stream) if shadow else stream.name)
@@ -143,16 +148,16 @@ class SqlLoader(ABC):
         old = kinds.get(current.lower())
         if old is None:
             return  # a type set by hand: leave it, the database casts on load or says why not
+        quoted = self.quote(column.name)
         if old in WIDENING and column.kind in WIDENING:
             if WIDENING.index(old) >= WIDENING.index(column.kind):
                 return  # already wide enough
-            new = wanted
+            new = self.types[Kind.STRING] if self.widening_loses(table, quoted, old, column.kind) else wanted
         elif old is Kind.STRING:
             return  # text takes any value
         else:
             new = self.types[Kind.STRING]
         logger.info(f"{stream.label}: column {column.name!r} widened from {current} to {new}")
-        quoted = self.quote(column.name)
         self.run(f"ALTER TABLE {table} ALTER COLUMN {quoted} TYPE {new} USING {quoted}::{new}")
 
     def _prepare_shadow(self, stream: TargetStream) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import pyarrow as pa
@@ -10,7 +11,7 @@ import pytest
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from destination_core.parse import BOM, SEQ, Chunk, MessageParser, read_lines
-from destination_core.streams import RAW_ID, read_catalog, target_streams
+from destination_core.streams import EXTRACTED_AT, RAW_ID, read_catalog, target_streams
 from source_core.testing import catalog, lines, record, state, status, stream_entry
 
 from .conftest import EVERY_KIND
@@ -98,7 +99,7 @@ def test_chunks_the_json_reader_does_not_take_go_the_careful_way() -> None:
     assert [table.num_rows for _, table in chunk.after] == [1, 1]
     for name in ("wide", "data"):  # a stream named data: the word is in the line, yet the RECORD has no data
         no_data = parser(False)
-        with pytest.raises(AirbyteTracedException, match=r"needs record\.stream, record\.emitted_at and record\.data"):
+        with pytest.raises(AirbyteTracedException, match=r"needs record\.stream, record\.emitted_at .* record\.data"):
             no_data.parse(lines([{"type": "RECORD", "record": {"stream": name, "emitted_at": 1}}]))
         assert no_data.read == [False]
 
@@ -141,6 +142,31 @@ def test_odd_chunks_read_alike_both_ways(data: bytes) -> None:
     fast, careful = parser(False), parser(False)
     assert comparable(fast.parse(data)) == comparable(careful.parse(data + b"\n"))
     assert careful.read == [False]
+
+
+def test_fractional_emitted_at_is_its_millisecond_and_one_beyond_the_year_9999_an_error() -> None:
+    for blank in (b"", b"\n"):  # the JSON reader, then the careful way
+        chunk = parser(False).parse(lines([record("wide", {"i": 1}, emitted_at=1700000000123.9)]) + blank)  # type: ignore[arg-type]
+        [(_, rows)] = chunk.after
+        assert rows.column(EXTRACTED_AT).cast(pa.int64()).to_pylist() == [1700000000123]
+        with pytest.raises(AirbyteTracedException, match=r"line 1 .* record\.emitted_at \(milliseconds since 1970"):
+            parser(False).parse(lines([record("wide", {"i": 1}, emitted_at=10**20)]) + blank)
+
+
+@pytest.mark.parametrize(
+    ("control", "says"),
+    [
+        ({"type": "TRACE", "trace": "oops"}, 'trace: "oops" is not of type "object"'),
+        ({"type": "LOG", "log": {"level": "LOUD", "message": "x"}}, "log/level: "),
+        (
+            {"type": "TRACE", "trace": {"type": "STREAM_STATUS", "emitted_at": 1, "stream_status": "x"}},
+            'trace/stream_status: "x" is not of type "object"',
+        ),
+    ],
+)
+def test_control_message_the_protocol_does_not_allow_is_a_clear_error(control: dict[str, Any], says: str) -> None:
+    with pytest.raises(AirbyteTracedException, match="line 2 is not a valid Airbyte message: " + re.escape(says)):
+        parser(False).parse(lines([record("wide", GOOD), control]))
 
 
 def test_control_line_that_is_not_strict_json_is_a_clear_error() -> None:

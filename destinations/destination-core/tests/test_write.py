@@ -368,6 +368,21 @@ def test_schema_evolution_adds_and_widens(dest: Destination) -> None:
     assert Decimal(str(by_id(dest.rows("t"))[3]["amount"])) == 4
 
 
+def test_widening_integer_to_number_keeps_every_integer(dest: Destination) -> None:
+    """2^53 + 1 is no double: DuckDB's number column (DOUBLE) would round the integers already stored, so that
+    column becomes text instead; PostgreSQL's numeric holds them as they are."""
+    big = 2**53 + 1
+    v1 = {"id": {"type": "integer"}, "n": {"type": "integer"}}
+    run = dest.write(catalog(stream_entry("t", v1)), [record("t", {"id": 1, "n": big}), state("t", 1)])
+    assert run.exit_code == 0, run.stderr
+    v2 = {"id": {"type": "integer"}, "n": {"type": "number"}}
+    run = dest.write(catalog(stream_entry("t", v2)), [record("t", {"id": 2, "n": 2.5}), state("t", 2)])
+    assert run.exit_code == 0, run.stderr
+    assert {k.lower(): v.lower() for k, v in dest.columns("t").items()}["n"] in ("numeric", "varchar")
+    rows = by_id(dest.rows("t"))
+    assert Decimal(str(rows[1]["n"])) == big and Decimal(str(rows[2]["n"])) == Decimal("2.5")
+
+
 def test_line_that_is_not_json_is_logged_and_skipped(dest: Destination) -> None:
     messages = [record("t", {"id": 1}), "this is not json {", "", record("t", {"id": 2}), state("t", 1)]
     run = dest.write(catalog(stream_entry("t", PROPS)), messages)
@@ -390,6 +405,8 @@ def test_line_that_is_not_json_is_logged_and_skipped(dest: Destination) -> None:
         (record("t", "id=2"), "record.data, an object"),  # type: ignore[arg-type]
         (record("t", 42), "record.data, an object"),  # type: ignore[arg-type]
         ({"type": "STATE", "state": {"type": "STREAM", "stream": {}}}, "stream_descriptor needs a name"),
+        ({"type": "TRACE", "trace": "oops"}, 'trace: "oops" is not of type "object"'),
+        (record("t", {"id": 9}, emitted_at=10**20), "record.emitted_at (milliseconds since 1970"),
     ],
 )  # fmt: skip
 def test_bad_message_fails_and_leaves_only_acknowledged_rows(dest: Destination, bad: dict[str, Any], says: str) -> None:

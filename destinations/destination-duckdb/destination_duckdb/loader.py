@@ -87,6 +87,12 @@ class DuckdbLoader(SqlLoader):
         finally:
             self.db.unregister(BATCH)
 
+    def widening_loses(self, table: str, column: str, old: Kind, new: Kind) -> bool:
+        """A DOUBLE holds every integer only up to 2^53: a BIGINT column holding a larger one becomes VARCHAR."""
+        if (old, new) != (Kind.INTEGER, Kind.NUMBER):
+            return False
+        return bool(self.run(f"SELECT 1 FROM {table} WHERE {column}::DOUBLE::HUGEINT <> {column} LIMIT 1"))
+
     def commit_transaction(self) -> None:
         self.db.commit()
         self.db.begin()
