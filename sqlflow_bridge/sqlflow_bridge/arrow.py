@@ -27,6 +27,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from destination_core.duckdb_session import connect
 from destination_core.streams import META, TargetStream
 from source_core.emit import Kind, plain, uuid_text
 from source_core.launch import Records
@@ -97,7 +98,7 @@ def _numbers(text: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray | 
 
 @functools.cache
 def _duckdb() -> duckdb.DuckDBPyConnection:
-    return duckdb.connect()
+    return connect()
 
 
 def _json_text(values: pa.Array) -> pa.Array:

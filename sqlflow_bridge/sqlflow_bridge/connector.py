@@ -282,11 +282,14 @@ class AirbyteConnector:
             raise ConnectorError.from_traced(exc) from None
         start = state.load(scope) if isinstance(state, StateStore) else state
         files = {"config": resolved, "catalog": catalog, "state": start or None}
-        started = time.perf_counter()
+        started = time.perf_counter()  # the read's own time: what the caller spends between chunks is not counted
         try:
             with self.runner.start("read", files) as run:
                 for event in read_events(run, targets, self.label, self.masker, logger, self.metrics.http):
-                    yield event if isinstance(event, State) else self._chunk(event)
+                    out = event if isinstance(event, State) else self._chunk(event)
+                    self.metrics.seconds += time.perf_counter() - started
+                    yield out
+                    started = time.perf_counter()
         except ConnectorError:
             self.metrics.errors += 1
             raise

@@ -12,11 +12,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import duckdb
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from destination_core.duckdb_session import connect
 from source_core.emit import Column, Kind, RecordEncoder, as_bytes, kind_of
 from sqlflow_bridge.arrow import ARROW_TYPES
 from sqlflow_bridge.errors import config_error
@@ -115,7 +115,7 @@ def catalog_for(items: list[Any], destination_sync_mode: str = "append") -> dict
 
 
 def _nested_json(values: pa.ChunkedArray) -> pa.ChunkedArray:
-    with duckdb.connect() as db:
+    with connect() as db:  # in UTC: a nested timestamp's text carries no host offset
         db.register("t", pa.table({"v": values}))
         return db.sql("SELECT to_json(v)::VARCHAR AS v FROM t").to_arrow_table().column("v")
 

@@ -80,6 +80,19 @@ def test_values_that_do_not_fit_are_nulled_and_counted(config: dict, typed_table
     assert source.get_performance_metrics()["rows"] == table.num_rows
 
 
+def test_metrics_count_the_read_not_the_time_the_caller_spends_on_each_chunk(config: dict, typed_table: str) -> None:
+    source = AirbyteConnector.command("source-postgres")
+    catalog = source.configured_catalog(config, [typed_table])  # discovered before: the read alone is timed
+    started, resting = time.perf_counter(), 0.0
+    for _ in source.read(config, catalog=catalog):
+        time.sleep(0.5)
+        resting += 0.5
+    elapsed = time.perf_counter() - started
+    metrics = source.get_performance_metrics()
+    assert metrics["rows"] == 502
+    assert 0 < metrics["seconds"] <= elapsed - resting
+
+
 def test_fast_path_equals_json_path_and_command(config: dict, typed_table: str) -> None:
     tables = {how: table_of(list(make_connector(how, "source-postgres").read(config, [typed_table]))) for how in
               ("command", "in_process", "in_process_json")}  # fmt: skip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -60,6 +62,26 @@ def test_plain_arrow_tables_with_nested_and_decimal_values(tmp_path: Path) -> No
         (2, None, "[]"),
     ]
     assert rows[0][3] == table.column("day")[0].as_py()
+
+
+NESTED_TIMESTAMP = """
+import datetime as dt, sys
+import pyarrow as pa
+from sqlflow_bridge.connector import AirbyteConnector
+at = dt.datetime(2024, 1, 1, 10, tzinfo=dt.UTC)
+table = pa.table({"id": [1], "o": pa.array([{"at": at}], pa.struct([("at", pa.timestamp("us", "UTC"))]))})
+AirbyteConnector.command("destination-duckdb").write({"destination_path": sys.argv[1]}, [("t", table)])
+"""
+
+
+def test_a_nested_timestamp_is_written_in_utc_whatever_the_host_time_zone(tmp_path: Path) -> None:
+    """The bridge turns nested values into JSON text in DuckDB, whose session zone is the host's unless set."""
+    target = tmp_path / "zoned.duckdb"
+    env = {**os.environ, "TZ": "Asia/Kolkata"}  # read when the process starts: so a process of its own
+    subprocess.run([sys.executable, "-c", NESTED_TIMESTAMP, str(target)], env=env, check=True, capture_output=True)
+    with duckdb.connect(str(target), read_only=True) as db:
+        (text,) = db.execute("SELECT o::VARCHAR FROM main.t").fetchone()
+    assert text == '{"at":"2024-01-01 10:00:00+00"}'
 
 
 def test_unsigned_integers_beyond_bigint_are_nulled_by_the_destination_not_wrapped(tmp_path: Path) -> None:
