@@ -690,8 +690,10 @@ def read_lines(stream: BinaryIO, size: int, max_wait: float = 1.0) -> Iterator[m
             buffer[: filled - cut] = buffer[cut:filled]
             filled, started = filled - cut, time.monotonic()
     if filled:
-        buffer[filled : filled + 1] = b"\n"
-        yield memoryview(buffer)[: filled + 1]
+        if buffer[filled - 1] != ord("\n"):
+            buffer[filled : filled + 1] = b"\n"
+            filled += 1
+        yield memoryview(buffer)[:filled]
 
 
 def _readable(stream: BinaryIO, wait: float = 0.05) -> bool:

@@ -175,6 +175,15 @@ def test_control_line_that_is_not_strict_json_is_a_clear_error() -> None:
         parser(False).parse(lines([record("wide", GOOD), trailing_comma]))
 
 
+def test_input_that_ends_with_a_newline_gets_no_blank_line_so_its_last_piece_takes_the_json_reader() -> None:
+    data = lines([record("wide", GOOD), state("wide", 1)])
+    pieces = [bytes(piece) for piece in read_lines(io.BytesIO(data), 1 << 20)]
+    assert b"".join(pieces) == data
+    observed = parser(False)
+    observed.parse(pieces[-1])
+    assert observed.read == [True]
+
+
 def test_a_line_longer_than_the_buffer_after_other_lines_grows_it() -> None:
     """The piece before is still held (as `parse` holds it) while the buffer grows."""
     long = b"x" * 100
