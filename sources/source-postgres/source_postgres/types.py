@@ -78,9 +78,24 @@ def orderable(pg_type: PgType) -> bool:
     return pg_type.category in _ORDERABLE_CATEGORIES or (pg_type.schema, pg_type.name) == ("pg_catalog", "uuid")
 
 
+# Array elements are written by the server's to_json, which differs from the element's own mapping for a few types:
+# money as its text ("$1.50"), bytea in PostgreSQL's hex form ("\\x0102"), oid quoted ("1"), and NaN and Infinity
+# of floats and numeric as strings
+_ITEM_SCHEMAS: dict[str, dict[str, Any]] = {
+    "money": _STRING,
+    "bytea": _STRING,
+    "oid": _STRING,
+    "float4": {"type": ["number", "string"]},
+    "float8": {"type": ["number", "string"]},
+    "numeric": {"type": ["number", "string"]},
+}
+
+
 def mapping(pg_type: PgType) -> Mapping:
     if pg_type.element is not None:
-        item = nullable(mapping(pg_type.element).schema)  # arrays may hold NULL elements
+        element = pg_type.element
+        own = _ITEM_SCHEMAS.get(element.name) if element.schema == "pg_catalog" else None
+        item = nullable(own or mapping(element).schema)  # arrays may hold NULL elements
         return Mapping(Kind.JSON, {"type": "array", "items": item}, "json")
     if pg_type.typtype == "c":
         return Mapping(Kind.JSON, {"type": "object"}, "json")
