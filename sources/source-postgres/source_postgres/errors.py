@@ -13,10 +13,16 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_postgres.config import PostgresConfig
 
+# A server that takes no session right now: SQLSTATE 57P01-57P03 (terminating, shutting down, starting up, in
+# recovery, not yet accepting connections) and 53300 (too many connections), at the first connect or a reconnect.
+_NOT_ACCEPTING_NOW = (
+    r"the database system is|terminating connection|too many (?:clients|connections)|remaining connection slots"
+)
+
 # (pattern in libpq's message, failure type, what to tell the user)
 _CONNECT_FAILURES: list[tuple[str, FailureType, str]] = [
-    (  # SQLSTATE 57P01-57P03 (shutting down, starting up, in recovery) and 53300 (too many connections)
-        r"the database system is|terminating connection|too many (?:clients|connections)|remaining connection slots",
+    (
+        _NOT_ACCEPTING_NOW,
         FailureType.transient_error,
         "{address} does not accept connections right now ({detail}): try again later.",
     ),
@@ -51,12 +57,11 @@ _CONNECT_FAILURES: list[tuple[str, FailureType, str]] = [
     ),
 ]
 
-# SQLSTATEs and messages meaning the session is gone but a new one may well work.
-_LOST_SQLSTATES = {"57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004"}
+# SQLSTATEs and messages meaning the session is gone (or a new one refused for now) but a new one may well work.
+_LOST_SQLSTATES = {"57P01", "57P02", "57P03", "53300", "08000", "08003", "08006", "08001", "08004"}
 _LOST_MESSAGES = re.compile(
-    r"server closed the connection|terminating connection|connection (?:to server )?.*(?:lost|closed)|"
-    r"could not receive data|no connection to the server|Connection refused|the database system is "
-    r"(?:shutting down|starting up|in recovery mode)",
+    r"server closed the connection|connection (?:to server )?.*(?:lost|closed)|could not receive data|"
+    rf"no connection to the server|Connection refused|{_NOT_ACCEPTING_NOW}",
     re.IGNORECASE,
 )
 

@@ -8,6 +8,10 @@ Values of a position travel as text in PostgreSQL's own output format (which cas
 the server only as bound parameters: the streamed query reads them with current_setting(). The query orders
 and compares the table's own columns (qualified by the relation's alias), never the SELECT list's outputs of the
 same name, which may be a text cast of them (inet, enums, intervals...) that sorts differently.
+
+Without a key, rows of one cursor value have no position of their own: the query numbers the cursor's distinct
+values (dense_rank, under the same ordering), so that the server, not their text, says which rows tie (numeric 1.0
+and 1.00, float -0 and 0, interval '1 day' and '24 hours' are equal with different texts).
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ class ReadPlan:
     columns: tuple[PgColumn, ...]
     order: tuple[OrderColumn, ...]
     cursor: str | None  # incremental when set
-    unique: bool  # every row has its own position: a STATE may follow any row
+    ties: str | None  # the batch field numbering cursor values when rows may share them (incremental, no key)
 
     @property
     def physical(self) -> bool:
@@ -69,6 +73,12 @@ class ReadPlan:
         select += [
             sql.SQL("{} AS {}").format(o.hidden, sql.Identifier(o.field)) for o in self.order if o.hidden is not None
         ]
+        if self.ties is not None:
+            select.append(
+                sql.SQL("dense_rank() OVER (ORDER BY {}) AS {}").format(
+                    self.order[0].expression, sql.Identifier(self.ties)
+                )
+            )
         where: list[sql.Composable] = []
         if self.cursor is not None:
             where.append(sql.SQL("{} IS NOT NULL").format(sql.Identifier(self.cursor)))
@@ -144,6 +154,14 @@ class ReadPlan:
         return None
 
 
+def _hidden_field(name: str, taken: set[str]) -> str:
+    """A batch field name for a hidden select column, clear of the table's columns and the other hidden ones."""
+    while name in taken:
+        name = "_" + name
+    taken.add(name)
+    return name
+
+
 def _order_column(column: PgColumn, data: tuple[PgColumn, ...], taken: set[str]) -> OrderColumn:
     """Order by `column`; its position comes from its `data` column when that holds the exact text, otherwise
     from a hidden one (its text, or the data's own form when the catalog does not select it)."""
@@ -151,10 +169,7 @@ def _order_column(column: PgColumn, data: tuple[PgColumn, ...], taken: set[str])
     exact = column.how.kind in _EXACT_KINDS and column.how.cast != "base64"
     field, hidden = column.name, None
     if not exact:
-        field = "_ab_position_" + column.name
-        while field in taken:
-            field = "_" + field
-        taken.add(field)
+        field = _hidden_field("_ab_position_" + column.name, taken)
         hidden = sql.SQL("CAST({} AS text)").format(expression)
     elif column not in data:
         hidden = select_expression(expression, column.how)
@@ -196,16 +211,16 @@ def plan_stream(
             )
         order.append(_order_column(column, columns, taken))
     order += [_order_column(relation.column(k), columns, taken) for k in key if k != cursor]
-    unique = bool(key) or (cursor is not None and cursor in key)
+    ties = _hidden_field("_ab_tie", taken) if cursor is not None and not key else None
     if cursor is None and not key and relation.has_ctid:
-        field = "_ab_ctid"
-        while field in taken:
-            field = "_" + field
         ctid = sql.Identifier(_ALIAS, "ctid")
         order.append(
             OrderColumn(
-                "ctid", field, ctid, sql.Identifier("pg_catalog", "tid"), sql.SQL("CAST({} AS text)").format(ctid)
+                "ctid",
+                _hidden_field("_ab_ctid", taken),
+                ctid,
+                sql.Identifier("pg_catalog", "tid"),
+                sql.SQL("CAST({} AS text)").format(ctid),
             )
         )
-        unique = True
-    return ReadPlan(relation, columns, tuple(order), cursor, unique)
+    return ReadPlan(relation, columns, tuple(order), cursor, ties)

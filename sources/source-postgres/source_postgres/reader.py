@@ -3,8 +3,9 @@
 Batches come from the ADBC PostgreSQL driver (binary COPY decoded into Arrow in C++), fetched in a
 thread while the previous batch is encoded. Every emitted piece ends at a known position:
 - when each row has its own position (primary key or ctid), any row can end a piece;
-- otherwise (incremental on a table without a key) a piece ends only where the cursor value changes,
-  so "cursor > last" resumes exactly; rows sharing the last value wait for the next batch.
+- otherwise (incremental on a table without a key) a piece ends only where the cursor value changes, as the
+  server numbers the values (not as their texts differ), so "cursor > last" resumes exactly; rows sharing the
+  last value wait for the next batch.
 A STATE follows a piece when the checkpoint clock says so, and once at the end.
 """
 
@@ -22,7 +23,7 @@ from airbyte_cdk.models import AirbyteMessage, FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_core.checkpoint import CheckpointClock, state_message
-from source_core.emit import Column, RecordEncoder, plain, string_array
+from source_core.emit import Column, RecordEncoder, string_array
 from source_core.launch import Records
 from source_core.prefetch import prefetch
 from source_core.progress import Progress
@@ -123,26 +124,19 @@ class TableReader:
     def _position_of(self, batch: pa.RecordBatch, row: int) -> list[Any]:
         return [batch.column(o.field)[row].as_py() for o in self.plan.order]
 
-    def _last_boundary(self, batch: pa.RecordBatch) -> int:
-        """Index of the last row whose cursor value differs from the next row's (-1 if none)."""
-        values = plain(batch.column(self.plan.order[0].field))  # numeric's extension type has no comparisons
-        if len(values) < 2:
-            return -1
-        changes = pc.indices_nonzero(pc.not_equal(values.slice(1), values.slice(0, len(values) - 1)))
-        return changes[-1].as_py() if len(changes) else -1
-
     def _at_boundary(self, piece: pa.RecordBatch) -> pa.RecordBatch:
         """What of `piece` (after the rows held back before it) may be emitted now.
 
-        With a unique order that is all of it. Otherwise only rows up to the last change of cursor value:
-        the rows after it share their value with rows still to come, and "cursor > last" must not skip those.
-        Held rows stay the batches they came in (joined once, when they go out), so a long run of one cursor
-        value costs its own memory, not a copy per piece.
+        When every row has its own position (or none: a view read whole) that is all of it. Otherwise only rows
+        up to the last change of cursor value: the rows after it share their value with rows still to come, and
+        "cursor > last" must not skip those. Held rows stay the batches they came in (joined once, when they go
+        out), so a long run of one cursor value costs its own memory, not a copy per piece.
         """
-        if self.plan.unique or not self.plan.order or not len(piece):
+        if self.plan.ties is None or not len(piece):
             return piece
-        last = [self._held[-1].slice(len(self._held[-1]) - 1)] if self._held else []
-        boundary = self._last_boundary(pa.concat_batches([*last, piece]))  # the held rows' last one, then `piece`
+        last = [self._held[-1].column(self.plan.ties)[-1:]] if self._held else []  # the held rows' last rank
+        ranks = pa.concat_arrays([*last, piece.column(self.plan.ties)])
+        boundary = pc.index(ranks, ranks[-1]).as_py() - 1  # the row before the last value's first (ranks ascend)
         if boundary < 0:
             self._held.append(piece)
             return piece.slice(0, 0)

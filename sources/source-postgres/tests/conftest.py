@@ -7,12 +7,14 @@ A missing server fails the tests; it never skips them.
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from source_core.testing import Cli
 from source_core.testing.postgres import connection_config, fresh_schema, postgres_dsn
@@ -36,6 +38,16 @@ def schema(pg: psycopg.Connection) -> Iterator[str]:
     """A schema of its own for one test, dropped afterwards."""
     with fresh_schema(pg, "t") as name:
         yield name
+
+
+@pytest.fixture
+def role(pg: psycopg.Connection) -> Iterator[str]:
+    """A throwaway login role (trust auth over 127.0.0.1), dropped afterwards."""
+    name = f"r_{uuid.uuid4().hex[:8]}"
+    pg.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
+    yield name
+    pg.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+    pg.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
 
 
 @pytest.fixture

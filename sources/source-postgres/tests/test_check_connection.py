@@ -8,7 +8,6 @@ from __future__ import annotations
 import socket
 import subprocess
 import tempfile
-import uuid
 from pathlib import Path
 
 import psycopg
@@ -17,7 +16,7 @@ from airbyte_cdk.models import FailureType
 from psycopg import sql
 
 from source_postgres.config import PostgresConfig
-from source_postgres.errors import connect_error
+from source_postgres.errors import connect_error, is_connection_lost
 
 PWUSER, PASSWORD = "pwuser", "pwuser-secret-9"
 SERVER_CERT = Path("/etc/postgresql-test-tls/server.crt")
@@ -40,16 +39,6 @@ def pw_config(config: dict, schema: str, pg: psycopg.Connection, tls_and_passwor
     pg.execute(sql.SQL("CREATE TABLE {} (id int)").format(sql.Identifier(schema, "t")))
     pg.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(schema, "t"), sql.Identifier(PWUSER)))
     return config | {"username": PWUSER, "password": PASSWORD}
-
-
-@pytest.fixture
-def role(pg: psycopg.Connection):
-    """A throwaway login role (trust auth over 127.0.0.1), dropped afterwards."""
-    name = f"r_{uuid.uuid4().hex[:8]}"
-    pg.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
-    yield name
-    pg.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
-    pg.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
 
 
 def status(run) -> dict:
@@ -128,6 +117,7 @@ def test_a_server_refusing_more_connections_is_a_transient_failure(connector, co
     "fatal",
     [
         "the database system is starting up",  # 57P03
+        "the database system is not yet accepting connections",  # 57P03
         "the database system is shutting down",  # 57P03
         "terminating connection due to administrator command",  # 57P01
         "sorry, too many clients already",  # 53300
@@ -139,6 +129,7 @@ def test_a_server_not_accepting_connections_now_is_transient(config, fatal):
     error = connect_error(exc, PostgresConfig.parse(config))
     assert error.failure_type == FailureType.transient_error
     assert fatal in error.message
+    assert is_connection_lost(exc)  # a reconnect in the middle of a read that fails so is retried
 
 
 def test_bad_extra_connection_parameter(connector, config):

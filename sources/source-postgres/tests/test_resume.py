@@ -37,6 +37,14 @@ TABLES = {
         "g, (g / 10) * 1.25, TIMESTAMPTZ '2024-01-01 00:00:00.5+00' + (g / 10) * interval '1.25 s', "
         "md5((g / 10)::text)::uuid",
     ),
+    # cursor values PostgreSQL holds equal though their texts differ (1.0 = 1.00, -0 = 0, 1 day = 24 hours),
+    # alternating within runs of one value: a STATE must not fall between them
+    "equal_texts_no_key": (
+        "id bigint, n numeric, f float8, iv interval",
+        "g, CASE WHEN g %% 2 = 0 THEN 1.0 ELSE 1.00 END * (g / 10), "
+        "CASE WHEN g > 20 THEN g / 10 WHEN g %% 2 = 0 THEN float8 '-0' ELSE 0 END, "
+        "CASE WHEN g %% 2 = 0 THEN interval '1 day' ELSE interval '24 hours' END * (g / 10)",
+    ),
     # selected as text casts whose text order is not the type's order (10.0.10.1 < 10.0.2.1, PT10S < PT2S),
     # and bytea, written as base64: order and positions must use the column itself
     "inet_key": ("id bigint, ip inet PRIMARY KEY", "g, ('10.0.' || g || '.1')::inet"),
@@ -86,6 +94,9 @@ SCENARIOS = {
     "incremental on uuid": ("typed", {"sync_mode": "incremental", "cursor_field": ["u"]}),
     "incremental on timestamptz, no key": ("typed_no_key", {"sync_mode": "incremental", "cursor_field": ["ts"]}),
     "incremental on numeric, no key": ("typed_no_key", {"sync_mode": "incremental", "cursor_field": ["n"]}),
+    "incremental, 1.0 = 1.00, no key": ("equal_texts_no_key", {"sync_mode": "incremental", "cursor_field": ["n"]}),
+    "incremental, -0 = 0, no key": ("equal_texts_no_key", {"sync_mode": "incremental", "cursor_field": ["f"]}),
+    "incremental, 1 day = 24 h, no key": ("equal_texts_no_key", {"sync_mode": "incremental", "cursor_field": ["iv"]}),
     "full refresh by inet key": ("inet_key", {}),
     "full refresh by bytea key": ("bytea_key", {}),
     "incremental on interval": ("interval", {"sync_mode": "incremental", "cursor_field": ["iv"]}),
@@ -127,15 +138,22 @@ def test_checkpoints_without_a_key_fall_only_between_cursor_values(pg, schema, c
         assert state["stream"]["stream_state"]["cursor"] == days[emitted - 1]
 
 
+def read_until(process: subprocess.Popen, lines: list[str], text: str) -> None:
+    """Add `process`'s stdout lines to `lines` up to the first one holding `text`."""
+    while True:
+        line = process.stdout.readline().decode()  # binary readline shares its buffer with a later read()
+        assert line, f"the read ended before printing {text!r}"
+        lines.append(line)
+        if text in line:
+            return
+
+
 def read_until_states(command: list[str], states: int) -> tuple[subprocess.Popen, list[str]]:
     """Start a read and return it, with its stdout lines, once it has printed `states` STATE messages."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    lines, seen = [], 0
-    while seen < states:
-        line = process.stdout.readline().decode()  # binary readline shares its buffer with a later read()
-        assert line, "the read ended before printing enough states"
-        lines.append(line)
-        seen += line.startswith('{"type":"STATE"')
+    lines: list[str] = []
+    for _ in range(states):
+        read_until(process, lines, '{"type":"STATE"')
     return process, lines
 
 
@@ -186,6 +204,26 @@ def test_a_dropped_connection_is_retried_from_the_last_emitted_row(pg, schema, c
     assert ids(run) == list(range(1, 300_001))
     warnings = [m["log"]["message"] for m in run.of("LOG") if m["log"]["level"] == "WARN"]
     assert any("connection lost" in w and "retry 1/" in w for w in warnings), warnings
+
+
+def test_a_reconnect_refused_for_too_many_connections_is_retried_too(pg, schema, config, connector, role):
+    create(pg, schema, "wide", 300_000)
+    pg.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema), sql.Identifier(role)))
+    pg.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(schema, "wide"), sql.Identifier(role)))
+    name = f"refused-{uuid.uuid4().hex[:8]}"
+    config.update(username=role, checkpoint_interval_rows=5000, connection_parameters=f"application_name={name}")
+    process, lines = read_until_states(connector.command("read", config, connector.catalog(config)), 1)
+    pg.execute(sql.SQL("ALTER ROLE {} CONNECTION LIMIT 0").format(sql.Identifier(role)))  # SQLSTATE 53300
+    assert terminate(pg, name) == 1
+    read_until(process, lines, "retry 2/")
+    assert "too many connections" in lines[-1]  # the reconnect after the drop was refused, and retried
+    pg.execute(sql.SQL("ALTER ROLE {} CONNECTION LIMIT -1").format(sql.Identifier(role)))
+    rest = process.stdout.read()
+    process.wait(timeout=120)
+    run = parse_output("".join(lines) + rest.decode(), "", process.returncode)
+
+    assert run.exit_code == 0, run.stdout[-3000:]
+    assert ids(run) == list(range(1, 300_001))
 
 
 def test_when_retries_run_out_the_read_ends_with_a_transient_error_and_its_states_hold(pg, schema, config, connector):
