@@ -5,6 +5,9 @@ size; they are handed to the loader as they are parsed, or gathered into loads o
 transaction is committed only at a STATE boundary (every `commit_rows` rows or `commit_seconds` seconds, and at
 the end of input); after the commit every STATE received up to that point is echoed, in order, with
 `destinationStats.recordCount`. A crash rolls back whatever no echoed STATE covers.
+
+Rows that come after the source's last STATE are held until a STATE follows them (up to `HOLD_BYTES`). If the
+source then fails instead, they are not written: its retry starts from that STATE and sends them again.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ logger = logging.getLogger("airbyte")
 CHUNK_BYTES = 32 << 20
 COMMIT_ROWS = 500_000
 COMMIT_SECONDS = 10.0
+HOLD_BYTES = 256 << 20  # rows after the last STATE held back (beyond: loaded, and sent again if the source fails)
 
 
 class Loader(Protocol):
@@ -95,6 +99,8 @@ class Sync:
         self.rows_since_commit, self.last_commit = 0, time.monotonic()
         self.unloaded: dict[StreamKey, list[pa.Table]] = {}  # parsed rows not yet handed to the loader
         self.unloaded_bytes = 0
+        self.held: list[tuple[TargetStream, pa.Table]] = []  # rows after the last STATE, not loaded yet
+        self.held_bytes = 0
         self.statuses: dict[StreamKey, str] = {}
         self.stated: set[StreamKey] = set()  # streams a STATE was received for
         self.source_failed = False  # the input carried a TRACE ERROR
@@ -107,15 +113,26 @@ class Sync:
     def _run(self, stdin: BinaryIO, out: BinaryIO) -> None:
         for data in read_lines(stdin, CHUNK_BYTES):
             chunk = self.parser.parse(data)
-            self._load(chunk.before)
+            has_state = any(m["type"] == "STATE" for m in chunk.controls)
+            if has_state:  # the held rows came before this chunk's STATEs
+                self._load([*self.held, *chunk.before])
+                self.held, self.held_bytes = [], 0
             for counts, message in zip(chunk.counts, chunk.controls, strict=False):
                 self.pending.records(counts)
                 self._control(message)
             self.pending.records(chunk.counts[-1])
-            has_state = any(m["type"] == "STATE" for m in chunk.controls)
             if has_state and self._commit_due():
                 self._commit(out)
-            self._load(chunk.after)
+            self._hold(chunk.after)
+        if self._source_failed():
+            dropped = sum(rows.num_rows for _, rows in self.held)
+            if dropped:
+                logger.warning(
+                    f"the source failed: the {dropped:,} rows it sent after its last STATE are not written, since "
+                    "a retry starts from that STATE and sends them again"
+                )
+        else:
+            self._load(self.held)
         self._commit(out)
         for key, stream in self.streams.items():
             if self._complete(key):
@@ -134,6 +151,21 @@ class Sync:
         if key in self.statuses:
             return self.statuses[key] == "COMPLETE"
         return key in self.stated and not self.source_failed
+
+    def _source_failed(self) -> bool:
+        """The input carried a TRACE ERROR, or a stream's last status was not COMPLETE."""
+        return self.source_failed or any(status != "COMPLETE" for status in self.statuses.values())
+
+    def _hold(self, parts: list[tuple[TargetStream, pa.Table]]) -> None:
+        self.held += parts
+        self.held_bytes += sum(rows.nbytes for _, rows in parts)
+        if self.held_bytes > HOLD_BYTES:  # a source that states rarely: bounded memory comes first
+            logger.info(
+                f"over {HOLD_BYTES >> 20} MiB of rows since the source's last STATE: written now (if the source "
+                "fails before its next STATE, its retry sends them again)"
+            )
+            self._load(self.held)
+            self.held, self.held_bytes = [], 0
 
     def _load(self, parts: Iterable[tuple[TargetStream, pa.Table]]) -> None:
         for stream, rows in parts:

@@ -254,6 +254,28 @@ def test_overwrite_keeps_old_table_when_stream_incomplete_then_resumes(dest: Des
     assert "t_airbyte_tmp" not in dest.tables()
 
 
+@pytest.mark.parametrize("mode", ["append", "overwrite"])
+@pytest.mark.parametrize("ends", ["trace_error", "incomplete"])
+def test_rows_after_the_last_state_of_a_failed_source_are_left_to_its_retry(
+    dest: Destination, mode: str, ends: str
+) -> None:
+    """The retry starts from the last acknowledged STATE and sends those rows again: written now, they would be
+    there twice."""
+    error = {"message": "source broke", "failure_type": "transient_error"}
+    failure = {"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": 1.0, "error": error}}
+    entry = stream_entry("t", PROPS, mode=mode)
+    first = [status("t", "STARTED"), *(record("t", {"id": n}) for n in (1, 2)), state("t", 1)]
+    first += [record("t", {"id": n}) for n in (3, 4)]
+    first += [failure] if ends == "trace_error" else [status("t", "INCOMPLETE")]
+    run = dest.write(catalog(entry), first)
+    assert run.exit_code == 0, run.stderr
+    assert [s["stream"]["stream_state"] for s in run.states] == [1]
+    retry = [status("t", "STARTED"), *(record("t", {"id": n}) for n in (3, 4)), state("t", 2), status("t", "COMPLETE")]
+    run = dest.write(catalog(entry), retry)
+    assert run.exit_code == 0, run.stderr
+    assert [r["id"] for r in dest.rows("t", order_by="id")] == [1, 2, 3, 4]
+
+
 def test_overwrite_leftover_of_another_generation_is_discarded(dest: Destination) -> None:
     entry = stream_entry("t", PROPS, mode="overwrite", generation_id=1, minimum_generation_id=1)
     dest.write(catalog(entry), [record("t", {"id": 1}), state("t", 1), status("t", "INCOMPLETE")])
