@@ -33,10 +33,13 @@ logger = logging.getLogger("airbyte")
 
 class BatchDestination(Destination):
     # spec(): the CDK reads spec.json from the connector's package
-    exact_numbers: bool  # whether `number` columns keep every digit (numeric) or what a double holds
     max_name_bytes: int | None = None  # the database's limit on identifiers, if it has one
     default_schema: str
     check_config_against_spec = False  # done in run_cmd, with a message that names the field
+
+    def exact_numbers(self, config: Mapping[str, Any]) -> bool:
+        """Whether `number` values keep every digit (as their text) rather than what a double holds."""
+        return False
 
     @staticmethod
     @abstractmethod
@@ -82,7 +85,7 @@ class BatchDestination(Destination):
                 loader,
                 commit_rows=int(config.get("commit_interval_rows", COMMIT_ROWS)),
                 commit_seconds=float(config.get("commit_interval_seconds", COMMIT_SECONDS)),
-                exact_numbers=self.exact_numbers,
+                exact_numbers=self.exact_numbers(config),
             )
             sync.run(input_stream.buffer.raw, sys.stdout.buffer)  # type: ignore[attr-defined]
         yield from ()

@@ -58,7 +58,6 @@ def open_database(config: Mapping[str, Any]) -> duckdb.DuckDBPyConnection:
 class DestinationDuckdb(BatchDestination):
     default_schema = "main"
     fold = staticmethod(fold)
-    exact_numbers = False
 
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
         """Create, write, read back and drop a table in the default schema of the file."""

@@ -55,8 +55,10 @@ def database_error(exc: psycopg.Error, config: PostgresConfig) -> AirbyteTracedE
 class DestinationPostgres(BatchDestination):
     default_schema = "public"
     fold = staticmethod(fold)
-    exact_numbers = True
     max_name_bytes = MAX_IDENTIFIER_BYTES
+
+    def exact_numbers(self, config: Mapping[str, Any]) -> bool:
+        return True  # number columns are numeric
 
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
         """Create, write, read back and drop a table in the default schema."""

@@ -16,12 +16,15 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from destination_core.launch import BatchDestination
 from destination_core.streams import TargetStream
-from destination_s3.files import VARYING, FileLoader, Target
+from destination_s3.files import VARYING, FileLoader, Target, make_folders
 from source_core.config import config_error
 from source_file.storage import s3_filesystem
 
 DEFAULT_TEMPLATE = "{namespace}/{stream}/{date}/{timestamp}_{part}"
 PARQUET_CODECS = ("none", "snappy", "gzip", "zstd")
+# what S3 says when the config is at fault: no such bucket, or an access key that may not write there
+REFUSALS = ("NO_SUCH_BUCKET", "NoSuchBucket", "ACCESS_DENIED", "AccessDenied", "SignatureDoesNotMatch",
+            "InvalidAccessKeyId")  # fmt: skip
 
 
 def target_of(config: Mapping[str, Any]) -> Target:
@@ -35,6 +38,38 @@ def target_of(config: Mapping[str, Any]) -> Target:
     if "://" in url and not url.startswith("file://"):
         raise config_error(f"destination_path {url!r}: use s3://bucket/prefix or a local folder.")
     return Target(pafs.LocalFileSystem(), os.path.abspath(url.removeprefix("file://")), url)
+
+
+def write_error(target: Target, exc: Exception) -> AirbyteTracedException:
+    """A failed write: a config_error where S3 says the bucket or the access key is wrong, else a system error."""
+    if any(code in str(exc) for code in REFUSALS):
+        return config_error(
+            f"S3 refused writing under {target.url}: check that the bucket exists and that the access key "
+            f"(aws_access_key_id) and its secret may write there ({exc})"
+        )
+    return AirbyteTracedException(message=f"Writing under {target.url} failed: {exc}", internal_message=str(exc))
+
+
+def prepare(target: Target) -> None:
+    """Make sure files can go under the target: the local folder made, the S3 bucket there (config_error if not)."""
+    if target.local:
+        try:
+            make_folders(target.base)
+        except OSError as exc:
+            raise config_error(
+                f"destination_path {target.url!r}: cannot make the folder {target.base} ({exc.strerror or exc}); "
+                "give a folder, or a path where one can be made."
+            ) from exc
+        return
+    bucket = target.base.split("/", 1)[0]
+    try:
+        found = target.fs.get_file_info(bucket).type != pafs.FileType.NotFound
+    except (OSError, pa.ArrowException) as exc:
+        raise write_error(target, exc) from exc
+    if not found:
+        raise config_error(
+            f"destination_path {target.url!r}: S3 bucket {bucket!r} does not exist, or these credentials cannot see it."
+        )
 
 
 def file_settings(config: Mapping[str, Any]) -> tuple[str, str, str]:
@@ -72,7 +107,6 @@ def check_streams(streams: list[TargetStream]) -> None:
 
 class DestinationS3(BatchDestination):
     default_schema = "default"
-    exact_numbers = False
 
     @staticmethod
     def fold(name: str) -> str:
@@ -86,9 +120,8 @@ class DestinationS3(BatchDestination):
         try:
             file_settings(config)
             target = target_of(config)
+            prepare(target)
             probe = f"{target.base}/_airbyte_check_{uuid.uuid4().hex[:12]}.txt"
-            if target.local:  # (S3 has no folders)
-                target.fs.create_dir(target.base, recursive=True)
             with target.fs.open_output_stream(probe) as out:
                 out.write(b"airbyte check\n")
             with target.fs.open_input_stream(probe) as back:
@@ -102,19 +135,20 @@ class DestinationS3(BatchDestination):
             )
         return AirbyteConnectionStatus(status=Status.SUCCEEDED)
 
+    def exact_numbers(self, config: Mapping[str, Any]) -> bool:
+        """CSV writes numbers as their text, with every digit; JSONL and Parquet write doubles."""
+        return config.get("format", "parquet") == "csv"
+
     @contextmanager
     def loader(self, config: Mapping[str, Any], streams: list[TargetStream]) -> Iterator[FileLoader]:
         fmt, compression, template = file_settings(config)
         check_streams(streams)
         target = target_of(config)
-        if target.local:
-            os.makedirs(target.base, exist_ok=True)
+        prepare(target)
         loader = FileLoader(target, streams, fmt, compression, template)
         try:
             yield loader
         except (OSError, pa.ArrowException) as exc:
-            raise AirbyteTracedException(
-                message=f"Writing under {target.url} failed: {exc}", internal_message=str(exc)
-            ) from exc
+            raise write_error(target, exc) from exc
         finally:
             loader.close()

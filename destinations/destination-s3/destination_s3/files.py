@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import os
 import re
@@ -25,7 +26,7 @@ import pyarrow.parquet as pq
 
 from destination_core.duckdb_session import connect
 from destination_core.parse import SEQ
-from destination_core.streams import Kind, TargetStream
+from destination_core.streams import META, Kind, TargetStream
 from source_core.config import config_error
 from source_core.emit import string_array
 
@@ -37,8 +38,41 @@ VARYING = ("{date}", "{timestamp}", "{part}", "{generation}")
 VARIABLE = re.compile(r"\{(namespace|stream|date|timestamp|part|generation)\}")
 SHADOW = ".airbyte_tmp"
 GENERATION_MARKER = "_airbyte_generation"
+NOT_STORED = "DESTINATION_SERIALIZATION_ERROR"  # the reason of a value changed to be written
 
 _NEWLINE, _NOTHING = string_array(["\n", ""])  # as Arrow scalars: pa.scalar of a str would import pandas
+
+
+def sync_to_disk(path: str) -> None:
+    """fsync a local file (its data) or folder (its entries), so that a power loss cannot undo what is in it."""
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def make_folders(folder: str) -> None:
+    """`os.makedirs`, each folder it makes synced to the disk as an entry of its parent."""
+    if os.path.isdir(folder):
+        return
+    make_folders(os.path.dirname(folder))
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        if not os.path.isdir(folder):  # a file: no folder can be made there
+            raise
+    sync_to_disk(os.path.dirname(folder))
+
+
+def place(source: str, final: str) -> None:
+    """Rename a local file into place for good: its data on the disk first, then the rename (all or nothing), then
+    its entry in the folder, so that a file whose STATE was echoed survives a power loss."""
+    folder = os.path.dirname(final)
+    make_folders(folder)
+    sync_to_disk(source)
+    os.replace(source, final)
+    sync_to_disk(folder)
 
 
 @dataclass(frozen=True)
@@ -52,6 +86,27 @@ class Target:
     @property
     def local(self) -> bool:
         return isinstance(self.fs, pafs.LocalFileSystem)
+
+
+def finite_only(rows: pa.Table, numbers: list[str]) -> pa.Table:
+    """The `numbers` columns as doubles, NaN and Infinity (which JSON has not) nulled and named in `_airbyte_meta`."""
+    changes: dict[int, list[dict[str, str]]] = {}
+    for name in numbers:
+        index = rows.schema.get_field_index(name)
+        values = pc.cast(rows.column(index), pa.float64()).combine_chunks()
+        bad = pc.invert(pc.is_finite(values).fill_null(True))
+        for row in pc.indices_nonzero(bad).to_pylist():
+            changes.setdefault(row, []).append({"field": name, "change": "NULLED", "reason": NOT_STORED})
+        rows = rows.set_column(index, name, pc.replace_with_mask(values, bad, pa.nulls(len(values), pa.float64())))
+    if not changes:
+        return rows
+    metas = rows.column(META).to_pylist()
+    for row, found in changes.items():
+        meta = json.loads(metas[row])
+        metas[row] = json.dumps(
+            {**meta, "changes": [*meta["changes"], *found]}, separators=(",", ":"), ensure_ascii=False
+        )
+    return rows.set_column(rows.schema.get_field_index(META), META, string_array(metas))
 
 
 class PartWriter:
@@ -92,8 +147,9 @@ class PartWriter:
 
 class FileLoader:
     """Writes parts under each stream's folder; an overwrite writes them under `.airbyte_tmp/<stream>/` next to
-    it instead, and moves them into the stream's folder (after emptying it) when the stream is complete. A rerun
-    of the same generation keeps what an earlier, interrupted attempt left there; another generation drops it."""
+    it instead, and moves them into the stream's folder (then deletes the old files) when the stream is complete.
+    A rerun of the same generation keeps what an earlier, interrupted attempt left there; another generation drops
+    it."""
 
     load_bytes = 0  # each parsed piece is written as it comes (see `Loader`)
 
@@ -188,22 +244,24 @@ class FileLoader:
         self.open.clear()
 
     def finalize(self, stream: TargetStream) -> None:
-        """An overwrite is complete: empty the stream's folder, then move the new files into it."""
+        """An overwrite is complete: move the new files into the stream's folder, then delete the old ones, so that
+        readers see the old files until every new one is there (a new file may take an old one's name: kept)."""
         if not stream.truncate:
             return
         folder, shadow = self.stream_prefix(stream), self.shadow_prefix(stream)
         old = self._files(folder)
-        for path in old:
-            self.target.fs.delete_file(path)
         new = [path for path in self._files(shadow) if path != shadow + GENERATION_MARKER]
-        for path in new:
-            destination = folder + path[len(shadow) :]
-            self._mkdir(destination.rsplit("/", 1)[0])
-            self.target.fs.move(path, destination)
+        moves = {path: folder + path[len(shadow) :] for path in new}
+        for path, destination in moves.items():
+            self._move(path, destination)
+        placed = set(moves.values())
+        replaced = [path for path in old if path not in placed]
+        for path in replaced:
+            self.target.fs.delete_file(path)
         self.target.fs.delete_file(shadow + GENERATION_MARKER)
         if self.target.local:
             self.target.fs.delete_dir(shadow.rstrip("/"))
-        logger.info(f"{stream.label}: overwrite complete: {len(new)} new file(s) in place of {len(old)}")
+        logger.info(f"{stream.label}: overwrite complete: {len(new)} new file(s) in place of {len(replaced)}")
 
     def close(self) -> None:
         """Drop what no commit published (on success there is nothing left)."""
@@ -217,6 +275,8 @@ class FileLoader:
     def _shape(self, stream: TargetStream, rows: pa.Table) -> pa.Table:
         """Numbers as doubles (CSV keeps their text); JSON values as JSON (for JSONL: embedded, not quoted)."""
         kinds = {c.name: c.kind for c in stream.columns}
+        if self.fmt == "jsonl":
+            rows = finite_only(rows, [name for name, kind in kinds.items() if kind is Kind.NUMBER])
         for index, name in enumerate(rows.column_names):
             column = rows.column(index)
             if kinds.get(name) is Kind.NUMBER and self.fmt != "csv":
@@ -234,10 +294,15 @@ class FileLoader:
             self.target.fs.create_dir(folder, recursive=True)
 
     def _publish(self, scratch: str, final: str) -> None:
-        fs = self.target.fs
-        self._mkdir(final.rsplit("/", 1)[0])
         if self.target.local:
-            os.replace(scratch, final)  # same folder tree, one rename: all or nothing
+            place(scratch, final)  # same folder tree: one rename
+            return
+        fs = self.target.fs
+        pafs.copy_files(scratch, final, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
+        os.remove(scratch)
+
+    def _move(self, path: str, destination: str) -> None:
+        if self.target.local:
+            place(path, destination)
         else:
-            pafs.copy_files(scratch, final, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
-            os.remove(scratch)
+            self.target.fs.move(path, destination)  # S3: a copy, then the delete of the source

@@ -351,10 +351,3 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
-
-
-def open_parts(cli: Cli, store: Store) -> list[Path]:
-    """The part files a running write has open (rows that no commit has published yet): in the hidden folder under
-    a local destination path, in the process's TMPDIR for S3."""
-    root = store.folder / ".airbyte_tmp" if isinstance(store, LocalStore) else cli.tmp
-    return [p for p in root.glob("destination-s3-*/*") if p.is_file()]

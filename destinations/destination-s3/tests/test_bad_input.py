@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from source_core.testing import catalog, record, state, status, stream_entry
 
-from .conftest import Cli, LocalStore, Store, open_parts, read_file, wait_for
+from .conftest import KEY_ID, SECRET, Cli, LocalStore, S3Store, Store, read_file
 
 PROPS = {"id": {"type": "integer"}}
 HEAD = "default/events/"
@@ -31,7 +32,6 @@ def test_record_of_unknown_stream_fails_and_publishes_nothing_after_last_state(c
         live.send([record("events", {"id": n}) for n in range(100)] + [state("events", {"n": 100})])
         live.wait_states(1)
         live.send([record("events", {"id": n}) for n in range(100, 200)] + [status("events", "COMPLETE")])
-        wait_for(lambda: open_parts(cli, store), what="rows 100..199 in an open part file, which no STATE covers")
         live.send([record("ghost", {"id": 0}), state("events", {"n": 200})])
         run = live.finish()
     finally:
@@ -93,3 +93,27 @@ def test_names_that_are_not_one_folder_are_refused(
     assert shown in error["message"], error["message"]
     assert run.states == []
     assert local_store.entries() == []
+
+
+@pytest.mark.parametrize("case", ["path below a file", "missing bucket"])
+def test_write_to_a_destination_that_cannot_be_is_a_config_error(
+    cli: Cli, tmp_path: Path, s3_store: S3Store, case: str
+) -> None:
+    """A destination_path the user must change fails as a config_error saying what is wrong, before any row."""
+    a_file = tmp_path / "plain.txt"
+    a_file.write_text("not a folder")
+    config, words = {
+        "path below a file": ({"destination_path": str(a_file / "lake")}, [str(a_file / "lake"), "folder"]),
+        "missing bucket": (
+            s3_store.config(destination_path="s3://no-such-bucket-here/raw"),
+            ["s3://no-such-bucket-here/raw", "'no-such-bucket-here' does not exist"],
+        ),
+    }[case]
+    run = cli.write(config, catalog(stream_entry("events", PROPS)), [record("events", {"id": 1}), state("events", 1)])
+    assert run.exit_code != 0
+    (error,) = run.errors
+    assert error["failure_type"] == "config_error", error
+    for word in words:
+        assert word in error["message"], error["message"]
+    assert run.states == []
+    assert SECRET not in run.stdout + run.stderr and KEY_ID not in run.stdout + run.stderr, "a secret was printed"

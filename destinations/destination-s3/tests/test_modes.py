@@ -3,11 +3,12 @@ then), `append` keeps them; neighbouring streams' files are never touched."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from source_core.testing import catalog, record, state, status, stream_entry
 
-from .conftest import Cli, LocalStore, Store, read_file
+from .conftest import Cli, LocalStore, S3Store, Store, read_file
 
 PROPS = {"k": {"type": "string"}}
 
@@ -95,3 +96,46 @@ def test_streams_of_two_namespaces_in_one_folder_lose_nothing(cli: Cli, local_st
         assert local_store.files() == []
         return
     assert keys_in(local_store, "t/") == ["from a", "from b"], "one stream's file replaced the other's"
+
+
+def overwrite_in_parts(cli: Cli, store: Store, generation: int, parts: int) -> set[str]:
+    """An overwrite of 'user' in `parts` commits (one file each); the files in the stream's folder after it."""
+    cat = catalog(
+        stream_entry("user", PROPS, mode="overwrite", generation_id=generation, minimum_generation_id=generation)
+    )
+    live = cli.start_write(store.config(format="jsonl", commit_interval_rows=1), cat)
+    try:
+        for n in range(parts):
+            live.send([record("user", {"k": f"g{generation}-{n}"}), state("user", {"n": n})])
+            live.wait_states(n + 1)
+        run = live.finish()
+    finally:
+        live.kill()
+    assert run.exit_code == 0, run.describe()
+    files = set(store.files("default/user/"))
+    assert len(files) == parts, files
+    return files
+
+
+def test_overwrite_swap_shows_readers_every_old_file_until_every_new_one_is_there(cli: Cli, s3_store: S3Store) -> None:
+    """While an overwrite completes, each listing of the stream's folder holds all the old files or all the new
+    ones: the new files are moved in first, the old ones deleted after (never an empty or half-old folder)."""
+    old = overwrite_in_parts(cli, s3_store, generation=1, parts=20)
+    listings: list[set[str]] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            listings.append(set(s3_store.files("default/user/")))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        new = overwrite_in_parts(cli, s3_store, generation=2, parts=20)
+    finally:
+        stop.set()
+        watcher.join(timeout=30)
+    assert not old & new
+    assert keys_in(s3_store, "default/user/") == sorted(f"g2-{n}" for n in range(20))
+    broken = [listing for listing in listings if not (old <= listing or new <= listing)]
+    assert not broken, f"{len(broken)} of {len(listings)} listings lacked old and new files alike: {sorted(broken[0])}"

@@ -4,6 +4,7 @@ STATEs echoed in order with their record counts, and the files named as the path
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 import uuid
 from collections import Counter
@@ -292,3 +293,52 @@ def test_names_are_used_verbatim_in_paths(cli: Cli, local_store: LocalStore) -> 
     files = local_store.files()
     stamp = files[0].rsplit("/", 1)[1].split("_")[0]
     assert files == [f"ns {{date}}/{{part}}/{stamp}_00001.jsonl", f"x/Ünï côdé/{stamp}_00001.jsonl"]
+
+
+def test_jsonl_nulls_nan_and_infinity_and_names_them_in_meta(cli: Cli, local_store: LocalStore) -> None:
+    """JSON has no NaN or Infinity: in JSONL such a number is written as null, named in `_airbyte_meta.changes` after
+    the source's own changes, and every line stays JSON."""
+    props = {"k": {"type": "string"}, "n": {"type": "number"}, "m": {"type": ["null", "number"]}}
+    source_change = {"field": "k", "change": "TRUNCATED", "reason": "SOURCE_FIELD_SIZE_LIMITATION"}
+    sent = [
+        record("t", {"k": "nan", "n": "NaN", "m": 1.5}),
+        record("t", {"k": "inf", "n": "Infinity", "m": "-Infinity"}, meta={"changes": [source_change]}),
+        record("t", {"k": "ok", "n": 2.5, "m": None}),
+        state("t", 1),
+    ]
+    run = cli.write(
+        local_store.config(format="jsonl"), catalog(stream_entry("t", props, generation_id=1, sync_id=5)), sent
+    )
+    assert run.exit_code == 0, run.describe()
+    (path,) = local_store.files("default/t/")
+
+    def strict(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    rows = {
+        row["k"]: row
+        for row in (json.loads(line, parse_constant=strict) for line in local_store.read(path).splitlines())
+    }
+    nulled = {"change": "NULLED", "reason": "DESTINATION_SERIALIZATION_ERROR"}
+    assert (rows["nan"]["n"], rows["nan"]["m"]) == (None, 1.5)
+    assert rows["nan"]["_airbyte_meta"] == {"sync_id": 5, "changes": [{"field": "n", **nulled}]}
+    assert (rows["inf"]["n"], rows["inf"]["m"]) == (None, None)
+    changes = [source_change, {"field": "n", **nulled}, {"field": "m", **nulled}]
+    assert rows["inf"]["_airbyte_meta"] == {"sync_id": 5, "changes": changes}
+    assert (rows["ok"]["n"], rows["ok"]["m"]) == (2.5, None)
+    assert rows["ok"]["_airbyte_meta"] == {"sync_id": 5, "changes": []}
+
+
+def test_csv_numbers_keep_their_digits(cli: Cli, store: Store) -> None:
+    """CSV writes a number's own text where a double would drop digits (the source's digits, as sent)."""
+    props = {"k": {"type": "string"}, "x": {"type": "number"}}
+    numbers = ["12345678901234567890.123", "123456789.123456789", "-98765432109876543210", "12.5"]
+    sent: list[dict[str, Any] | str] = [
+        f'{{"type":"RECORD","record":{{"stream":"t","emitted_at":1,"data":{{"k":"r{n}","x":{text}}}}}}}'
+        for n, text in enumerate(numbers)
+    ]
+    run = cli.write(store.config(format="csv"), catalog(stream_entry("t", props)), [*sent, state("t", 1)])
+    assert run.exit_code == 0, run.describe()
+    (path,) = store.files("default/t/")
+    got = {row["k"]: row["x"] for row in read_file(store.read(path), "csv")}
+    assert got == {f"r{n}": text for n, text in enumerate(numbers)}
