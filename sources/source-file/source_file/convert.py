@@ -25,6 +25,10 @@ def _is_text(type_: pa.DataType) -> bool:
     return pa.types.is_string(type_) or pa.types.is_large_string(type_) or pa.types.is_null(type_)
 
 
+def _is_binary(type_: pa.DataType) -> bool:
+    return pa.types.is_binary(type_) or pa.types.is_large_binary(type_) or pa.types.is_fixed_size_binary(type_)
+
+
 @dataclass
 class Converted:
     table: pa.Table
@@ -39,12 +43,16 @@ class Converter:
         self.db.execute("SET TimeZone = 'UTC'")  # a date-time without an offset is UTC, not the host's time
 
     def _text(self, k: int, raw: RawBatch) -> str:
-        """Column k as the casts take it: text (a JSON string unquoted), or a typed Parquet value as it is."""
+        """Column k as the casts take it: text (a JSON string unquoted, a CSV null value NULL outside string columns),
+        or a typed Parquet value as it is."""
         value = f"r{k}"
         if raw.json:
             return f"CASE WHEN json_type({value}::JSON) = 'VARCHAR' THEN {value}::JSON ->> '$' ELSE {value} END"
+        if raw.nulls and self.columns[k].kind is not Kind.STRING:  # a quoted "" is no value here, as inference has it
+            listed = ", ".join("'" + text.replace("'", "''") + "'" for text in raw.nulls)
+            return f"CASE WHEN {value} NOT IN ({listed}) THEN {value} END"
         type_ = raw.table.schema.field(k).type
-        if pa.types.is_binary(type_) or pa.types.is_large_binary(type_):
+        if _is_binary(type_):
             return f"base64({value})"
         if pa.types.is_nested(type_):
             return f"to_json({value})::VARCHAR"
@@ -52,7 +60,7 @@ class Converter:
 
     def _typed(self, k: int, column: Column, raw: RawBatch) -> str:
         value, type_ = f"s{k}", raw.table.schema.field(k).type
-        text = raw.json or _is_text(type_) or pa.types.is_nested(type_) or pa.types.is_binary(type_)
+        text = raw.json or _is_text(type_) or pa.types.is_nested(type_) or _is_binary(type_)
         match column.kind:
             case Kind.INTEGER if pa.types.is_integer(type_):
                 return value  # any width, unsigned 64-bit too: the encoder writes it as it is

@@ -8,6 +8,8 @@ so every format gets the same casts, the same null rules and the same errors. Co
 
 from __future__ import annotations
 
+import codecs
+import csv
 import io
 import logging
 import tempfile
@@ -38,6 +40,7 @@ class RawBatch:
     table: pa.Table  # the stream's columns, as read: text (CSV), JSON text (JSONL) or typed (Parquet)
     lines: pa.Array  # where each row is: its line (JSONL), its row number (Parquet, CSV: see line_of)
     json: bool = False  # values are JSON texts (a string value still in quotes)
+    nulls: tuple[str, ...] = ()  # CSV's null values, which pyarrow keeps as text when quoted ("")
     line_of: Callable[[int], int] = lambda position: position  # `lines` value -> line in the file (for errors)
 
 
@@ -74,7 +77,7 @@ def _csv_options(stream: StreamConfig, block_bytes: int, invalid_row_handler=Non
         delimiter=csv.delimiter,
         quote_char=csv.quote_char,
         escape_char=csv.escape_char or False,
-        newlines_in_values=False,
+        newlines_in_values=True,
         invalid_row_handler=invalid_row_handler,
     )
     return read, parse
@@ -106,11 +109,10 @@ def _csv(
     rows = 0
     with _open(storage, file) as source:
         try:
-            reader = pacsv.open_csv(source, read_options=read, parse_options=parse, convert_options=convert)
-            for batch in reader:
+            for batch in _csv_reader(source, read, parse, convert):
                 lines = int_array(np.arange(rows + 1, rows + 1 + batch.num_rows))  # data rows, counted from 1
                 rows += batch.num_rows
-                yield RawBatch(pa.Table.from_batches([batch]), lines,
+                yield RawBatch(pa.Table.from_batches([batch]), lines, nulls=stream.csv.null_values,
                                line_of=lambda row: _csv_line(storage, file, stream, row=row))  # fmt: skip
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             if invalid:
@@ -123,21 +125,48 @@ def _csv(
         logger.warning(f"{file.url}: skipped {skipped} rows that did not parse")
 
 
+def _csv_reader(
+    source: pa.NativeFile, read: pacsv.ReadOptions, parse: pacsv.ParseOptions, convert: pacsv.ConvertOptions
+) -> Iterator[pa.RecordBatch]:
+    """pyarrow's batches of `source`; none for an empty file (or one of blank lines), where pyarrow raises."""
+    try:
+        return pacsv.open_csv(source, read_options=read, parse_options=parse, convert_options=convert)
+    except pa.ArrowInvalid as exc:
+        if "Empty CSV file" in str(exc):
+            return iter(())
+        raise
+
+
 def _csv_line(storage: Storage, file: FileRef, stream: StreamConfig, row: int = 0, text: str | None = None) -> int:
-    """The line in the file of data row `row` (from 1), or of the first line reading `text`: found by counting
-    lines again, as pyarrow skips empty ones and does not say where a row was (used for error messages only)."""
-    header = 1 if stream.csv.header else 0
+    """The line where data row `row` (from 1), or the first row reading `text`, starts in the file: found by parsing
+    it again (values may hold line breaks, pyarrow skips empty lines and does not say where a row was; used for
+    error messages only)."""
+    options = stream.csv
     with _open(storage, file) as source:
-        lines = io.TextIOWrapper(io.BufferedReader(source), encoding=stream.csv.encoding, errors="replace", newline="")
-        data_rows = 0
-        for number, line in enumerate(lines, start=1):
-            content = line.rstrip("\r\n")
-            if number <= header or not content:
-                continue
-            data_rows += 1
-            if (text is not None and content == text) or (text is None and data_rows == row):
-                return number
-    return row + header
+        lines = io.TextIOWrapper(io.BufferedReader(source), encoding=options.encoding, errors="replace", newline="")
+        taken: list[str] = []  # the lines of the row being parsed
+
+        def take() -> Iterator[str]:
+            for line in lines:
+                taken.append(line)
+                yield line
+
+        reader = csv.reader(take(), delimiter=options.delimiter, quotechar=options.quote_char,
+                            escapechar=options.escape_char, strict=False)  # fmt: skip
+        number, data_rows = 1, -1 if options.header else 0
+        try:
+            for fields in reader:
+                start, content = number, "".join(taken).rstrip("\r\n")
+                number += len(taken)
+                taken.clear()
+                if not fields:
+                    continue
+                data_rows += 1
+                if data_rows > 0 and (content == text if text is not None else data_rows == row):
+                    return start
+        except csv.Error:  # a value beyond the csv module's field size limit: give the row's number
+            pass
+    return row + (1 if options.header else 0)
 
 
 def _jsonl(
@@ -146,8 +175,8 @@ def _jsonl(
     structure = orjson.dumps({name: "JSON" for name in columns}).decode()
     db = duckdb.connect()
     line = 0
-    rest = b""
     with _open(storage, file) as source:
+        rest = source.read(len(codecs.BOM_UTF8)).removeprefix(codecs.BOM_UTF8)  # a BOM is not part of line 1
         while True:
             block = source.read(block_bytes)
             data = rest + block

@@ -1,9 +1,10 @@
 """source-file: spec, check, discover and read of CSV, JSONL and Parquet files, local or on S3.
 
 Files are read oldest first (by modification time, then URL). A STATE follows each file: the newest
-modification time read so far and the URLs read at exactly that time, so that a later file with the same
-timestamp is still read next time and none is read twice. Incremental reads skip what the state covers; a
-full refresh reads everything (its STATEs let an interrupted read resume, and the final one says it is done).
+modification time read so far and the URLs and sizes read at exactly that time, so that a later file with the
+same timestamp (or one rewritten with another size within it) is still read next time and none is read twice.
+Incremental reads skip what the state covers; a full refresh reads everything (its own STATEs let an interrupted
+read resume, and the final one says it is done).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ METADATA = {
     FILE_MODIFIED: {"type": "string", "format": "date-time", "airbyte_type": "timestamp_with_timezone"},
 }
 DONE = "__ab_full_refresh_sync_complete"
+FULL_REFRESH = "full_refresh"  # marks a full refresh's checkpoints: only a full refresh resumes from them
 
 
 def file_error(exc: FileError) -> AirbyteTracedException:
@@ -56,6 +58,17 @@ def file_error(exc: FileError) -> AirbyteTracedException:
 def list_files(storage: Storage, stream: StreamConfig) -> list[FileRef]:
     found = {f.url: f for pattern in stream.globs for f in storage.list(pattern)}
     return sorted(found.values())
+
+
+def unread(file: FileRef, cursor: int, done_at_cursor: Mapping[str, int | None]) -> bool:
+    """Whether the state leaves `file` to read: newer than the cursor, or at it and either not read or read with
+    another size (rewritten within the second it was read in: S3 keeps whole seconds and its listing no ETag)."""
+    if file.modified_us != cursor:
+        return file.modified_us > cursor
+    if file.url not in done_at_cursor:
+        return True
+    size = done_at_cursor[file.url]
+    return size is not None and size != file.size
 
 
 class SourceFile(BatchSource):
@@ -153,6 +166,7 @@ class StreamReader:
     ) -> None:
         self.storage, self.settings, self.stream, self.logger = storage, settings, stream, logger
         self.incremental = configured.sync_mode == SyncMode.incremental
+        self.mode_marker = {} if self.incremental else {FULL_REFRESH: True}
         self.namespace = configured.stream.namespace
         properties = (configured.stream.json_schema or {}).get("properties") or {}
         self.columns = [Column(n, kind_of(s or {})) for n, s in properties.items() if n not in METADATA]
@@ -161,39 +175,55 @@ class StreamReader:
                                                                   Column(FILE_MODIFIED, Kind.TIMESTAMPTZ)])  # fmt: skip
         self.converter = Converter(self.columns)
 
-    def read(self, state: Mapping[str, Any] | None) -> Iterator[AirbyteMessage | Records]:
+    def _start(self, state: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The state this read continues from. A full refresh resumes only from its own checkpoints: an incremental
+        cursor (the stream's mode was switched) must not leave out older files, or an overwrite would lose them."""
         state = dict(state or {})
         if state.get(DONE):
-            state = {}  # the last full refresh finished: this one starts over
-        cursor, done_at_cursor = int(state.get("modified_us", -1)), set(state.get("files_at_cursor", []))
-        files = [
-            f
-            for f in list_files(self.storage, self.stream)
-            if f.modified_us > cursor or (f.modified_us == cursor and f.url not in done_at_cursor)
-        ]
+            return {}  # the last full refresh finished: this one starts over
+        if self.incremental:
+            state.pop(FULL_REFRESH, None)
+            return state
+        if state and not state.get(FULL_REFRESH):
+            self.logger.info(f"{self.stream.name}: the state is an incremental cursor; a full refresh reads every file")
+            return {}
+        return state
+
+    def read(self, state: Mapping[str, Any] | None) -> Iterator[AirbyteMessage | Records]:
+        state = self._start(state)
+        cursor = int(state.get("modified_us", -1))
+        done_at_cursor: dict[str, int | None] = dict.fromkeys(state.get("files_at_cursor", []))  # url -> size
+        done_at_cursor.update(state.get("sizes_at_cursor", {}))
+        files = [f for f in list_files(self.storage, self.stream) if unread(f, cursor, done_at_cursor)]
         self.logger.info(f"{self.stream.name}: {len(files)} file(s) to read")
         progress = Progress(self.logger, self.stream.name)
         for file in files:
             yield from self._file(file, progress)
             if file.modified_us > cursor:
-                cursor, done_at_cursor = file.modified_us, set()
-            done_at_cursor.add(file.url)
-            yield state_message(self.stream.name, self.namespace, {
-                "cursor": file.modified, "modified_us": cursor, "files_at_cursor": sorted(done_at_cursor)})  # fmt: skip
+                cursor, done_at_cursor = file.modified_us, {}
+            done_at_cursor[file.url] = file.size
+            yield state_message(self.stream.name, self.namespace, self._checkpoint(file, done_at_cursor))
         if not self.incremental:
             yield state_message(self.stream.name, self.namespace, {DONE: True})
         elif not files:  # nothing new: the state stays as it was, said again
             yield state_message(self.stream.name, self.namespace, state or {"modified_us": -1, "files_at_cursor": []})
         progress.finish()
 
+    def _checkpoint(self, file: FileRef, done_at_cursor: Mapping[str, int | None]) -> dict[str, Any]:
+        urls = sorted(done_at_cursor)
+        sizes = {url: done_at_cursor[url] for url in urls if done_at_cursor[url] is not None}
+        return {"cursor": file.modified, "modified_us": file.modified_us, "files_at_cursor": urls,
+                "sizes_at_cursor": sizes} | self.mode_marker  # fmt: skip
+
     def _file(self, file: FileRef, progress: Progress) -> Iterator[Records]:
         names = [c.name for c in self.columns]
         url = string_array([file.url])[0]  # not pa.scalar: that imports pandas to inspect a plain value
         modified = int_array(np.array([file.modified_us], np.int64), pa.timestamp("us", tz="UTC"))[0]
-        skipped = 0
+        skipped, started = 0, False
         try:
             numbers = {c.name for c in self.columns if c.kind is Kind.NUMBER}
             for raw in read_raw(self.storage, file, self.stream, names, numbers, self.settings.batch_bytes):
+                started = True
                 converted = self.converter.convert(raw, file.url, self.stream.skip_errors)
                 skipped += converted.skipped
                 table = converted.table
@@ -210,6 +240,9 @@ class StreamReader:
             error = exc if isinstance(exc, FileError) else FileError(f"{file.url}: {exc}")
             if not self.stream.skip_errors:
                 raise file_error(error) from exc
-            self.logger.warning(f"{self.stream.name}: skipped the rest of {file.url}: {error}")
+            if started:  # a STATE after this file would mark its unread rest as done: rows lost for good
+                raise file_error(FileError(f"{error} (after some of its rows: `on_error: skip` leaves out bad rows "
+                                           "and unreadable files, not the rest of a file)")) from exc  # fmt: skip
+            self.logger.warning(f"{self.stream.name}: skipped {file.url}, which cannot be read: {error}")
         if skipped:
             self.logger.warning(f"{self.stream.name}: {file.url}: skipped {skipped} row(s) that do not fit the schema")

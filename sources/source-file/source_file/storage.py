@@ -15,6 +15,7 @@ from source_core.config import config_error
 from source_file.config import FileConfig
 
 GLOB_CHARS = set("*?[{")
+GLOB_FLAGS = wglob.GLOBSTAR | wglob.BRACE  # `**` across folders, `{a,b}` alternatives
 
 
 @dataclass(frozen=True, order=True)
@@ -93,7 +94,7 @@ class Storage:
             raise config_error(f"Cannot list {pattern}: {exc}") from exc
         found = []
         for info in infos:
-            if info.type != pafs.FileType.File or not wglob.globmatch(info.path, path, flags=wglob.GLOBSTAR):
+            if info.type != pafs.FileType.File or not wglob.globmatch(info.path, path, flags=GLOB_FLAGS):
                 continue
             url = f"s3://{info.path}" if is_s3 else info.path
             modified = info.mtime_ns // 1000 if info.mtime_ns is not None else 0

@@ -7,6 +7,7 @@ so that the long files are read in several blocks and line numbers must carry ov
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from pathlib import Path
@@ -216,3 +217,44 @@ def test_skip_leaves_an_unreadable_file_out(skipping):
 
 def test_skip_reports_no_error(skipping):
     assert skipping.run.errors == []
+
+
+# ---------------------------------------------------------------- values with line breaks, files cut short
+
+
+def multiline_csv(rows: int, bad_row: int | None = None) -> str:
+    """A CSV whose every row spans two lines (a quoted value with a line break), the id of `bad_row` not a number."""
+    ids = [("zz" if i == bad_row else str(i)) for i in range(1, rows + 1)]
+    return "id,v\n" + "".join(f'{i},"first line {i}\nsecond line"\n' for i in ids)
+
+
+def test_csv_values_with_line_breaks_across_blocks(connector, data_dir: Path):
+    write(data_dir / "multiline.csv", multiline_csv(LONG))  # about 150 KB: three 64 KiB blocks
+    for on_error in ("fail", "skip"):
+        config = config_of(stream("ml", data_dir / "multiline.csv", schema=ID_V, on_error=on_error), batch_bytes=65536)
+        run = connector.run("read", config, catalog_of(config))
+        assert run.exit_code == 0, run.describe()
+        assert [r["data"]["id"] for r in run.records] == list(range(1, LONG + 1)), on_error
+        assert run.records[-1]["data"]["v"] == f"first line {LONG}\nsecond line"
+
+
+def test_line_of_a_bad_value_after_values_with_line_breaks(connector, data_dir: Path):
+    write(data_dir / "multiline.csv", multiline_csv(LONG, bad_row=3000))
+    config = config_of(stream("ml", data_dir / "multiline.csv", schema=ID_V), batch_bytes=65536)
+    run = connector.run("read", config, catalog_of(config))
+    (error,) = [e for e in run.errors if e.get("stream_descriptor")]
+    assert re.search(r"\bline 6000\b", error["message"]), error["message"]  # the header, then two lines a row
+
+
+def test_skip_does_not_checkpoint_a_file_cut_short(connector, data_dir: Path):
+    """A file that breaks after some of its rows fails the stream even with `on_error: skip`: a STATE would mark
+    the rest, never read, as done."""
+    whole = gzip.compress(("id,v\n" + "".join(f"{i},{'y' * 40}\n" for i in range(1, LONG * 25))).encode())
+    cut = write(data_dir / "cut.csv.gz", whole[: len(whole) // 2])
+    config = config_of(stream("cut", cut, schema=ID_V, on_error="skip"), batch_bytes=65536)
+    run = connector.run("read", config, catalog_of(config))
+    assert run.exit_code != 0
+    assert run.records, "the rows before the break come out"
+    assert not [s for s in run.stream_states if s.get("files_at_cursor")]
+    (error,) = [e for e in run.errors if e.get("stream_descriptor")]
+    assert str(cut) in error["message"] and "not the rest of a file" in error["message"]

@@ -4,14 +4,18 @@ from any STATE (as after a crash) with no duplicates and no gaps, on local files
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from source_core.testing import Run
+from source_core.testing import Run, parse_output
 
 from .conftest import BASE_NS, FILE_MODIFIED, FILE_URL, config_of, iso_of_ns, set_mtime, stream, write
 
@@ -29,6 +33,11 @@ def csv_file(path: Path, ids_: list[int], ns: int) -> Path:
     return set_mtime(path, ns)
 
 
+def sizes(*files: Path) -> dict[str, int]:
+    """The `sizes_at_cursor` of a STATE after reading `files`."""
+    return {str(f): f.stat().st_size for f in files}
+
+
 def resume(state: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"type": "STREAM", "stream": {"stream_descriptor": {"name": "files"}, "stream_state": state}}]
 
@@ -43,8 +52,8 @@ def test_same_mtime_and_newer_files_are_read_next_time(connector, data_dir):
     assert first.exit_code == 0, first.describe()
     assert ids(first) == [1, 2, 3]
     assert first.stream_states == [
-        {"cursor": iso_of_ns(T1), "modified_us": T1 // 1000, "files_at_cursor": [str(b)]},
-        {"cursor": iso_of_ns(T2), "modified_us": T2 // 1000, "files_at_cursor": [str(c)]},
+        {"cursor": iso_of_ns(T1), "modified_us": T1 // 1000, "files_at_cursor": [str(b)], "sizes_at_cursor": sizes(b)},
+        {"cursor": iso_of_ns(T2), "modified_us": T2 // 1000, "files_at_cursor": [str(c)], "sizes_at_cursor": sizes(c)},
     ]
     assert [s["sourceStats"]["recordCount"] for s in first.states] == [2, 1]
 
@@ -58,8 +67,13 @@ def test_same_mtime_and_newer_files_are_read_next_time(connector, data_dir):
     assert [r[FILE_URL] for r in second.data] == [str(a), str(d), str(d)]
     assert [r[FILE_MODIFIED] for r in second.data] == [iso_of_ns(T2), iso_of_ns(T3), iso_of_ns(T3)]
     assert second.stream_states == [
-        {"cursor": iso_of_ns(T2), "modified_us": T2 // 1000, "files_at_cursor": sorted([str(a), str(c)])},
-        {"cursor": iso_of_ns(T3), "modified_us": T3 // 1000, "files_at_cursor": [str(d)]},
+        {
+            "cursor": iso_of_ns(T2),
+            "modified_us": T2 // 1000,
+            "files_at_cursor": sorted([str(a), str(c)]),
+            "sizes_at_cursor": sizes(a, c),
+        },
+        {"cursor": iso_of_ns(T3), "modified_us": T3 // 1000, "files_at_cursor": [str(d)], "sizes_at_cursor": sizes(d)},
     ]
     assert [s["sourceStats"]["recordCount"] for s in second.states] == [1, 2]
 
@@ -114,7 +128,36 @@ def test_a_state_from_a_finished_full_refresh_starts_an_incremental_read_over(co
     assert run.exit_code == 0, run.describe()
     assert ids(run) == [1]
     assert run.stream_states == [{"cursor": iso_of_ns(T1), "modified_us": T1 // 1000,
-                                  "files_at_cursor": [str(data_dir / "a.csv")]}]  # fmt: skip
+                                  "files_at_cursor": [str(data_dir / "a.csv")],
+                                  "sizes_at_cursor": sizes(data_dir / "a.csv")}]  # fmt: skip
+
+
+def test_a_full_refresh_reads_every_file_whatever_the_incremental_state(connector, data_dir):
+    """After a switch from incremental to full refresh | overwrite, the old cursor must not leave files out."""
+    csv_file(data_dir / "a.csv", [1], T1)
+    csv_file(data_dir / "b.csv", [2], T2)
+    config = config_of(stream("files", data_dir / "*.csv"))
+    incremental = connector.run("read", config, connector.catalog(config, "incremental"))
+    assert ids(incremental) == [1, 2], incremental.describe()
+    csv_file(data_dir / "c.csv", [3], T3)
+    full = connector.run("read", config, connector.catalog(config), resume(incremental.stream_states[-1]))
+    assert full.exit_code == 0, full.describe()
+    assert ids(full) == [1, 2, 3]
+
+
+def test_an_interrupted_full_refresh_resumes_after_its_last_checkpoint(connector, data_dir):
+    for name, number, ns in (("a.csv", 1, T1), ("b.csv", 2, T2), ("c.csv", 3, T3)):
+        csv_file(data_dir / name, [number], ns)
+    config = config_of(stream("files", data_dir / "*.csv"))
+    catalog = connector.catalog(config)
+    first = connector.run("read", config, catalog)
+    assert first.stream_states[0] == {"cursor": iso_of_ns(T1), "modified_us": T1 // 1000,
+                                      "files_at_cursor": [str(data_dir / "a.csv")],
+                                      "sizes_at_cursor": sizes(data_dir / "a.csv"), "full_refresh": True}  # fmt: skip
+    rest = connector.run("read", config, catalog, resume(first.stream_states[0]))
+    assert rest.exit_code == 0, rest.describe()
+    assert ids(rest) == [2, 3]
+    assert rest.stream_states == first.stream_states[1:]
 
 
 # ---------------------------------------------------------------- S3: objects put in the same second share LastModified
@@ -149,9 +192,10 @@ def test_s3_objects_sharing_a_second(connector, s3, bucket, s3_settings):
     assert ids(first) == [1, 2, 3]  # one modification time: by URL (in/b.csv < in/deep/a.csv)
     assert [d[FILE_MODIFIED] for d in first.data] == [shared.strftime("%Y-%m-%dT%H:%M:%S.000000Z")] * 3
     assert first.stream_states == [
-        {"cursor": shared.strftime("%Y-%m-%dT%H:%M:%S.000000Z"), "modified_us": shared_us, "files_at_cursor": [url_b]},
+        {"cursor": shared.strftime("%Y-%m-%dT%H:%M:%S.000000Z"), "modified_us": shared_us, "files_at_cursor": [url_b],
+         "sizes_at_cursor": {url_b: len(csv([1, 2]))}},
         {"cursor": shared.strftime("%Y-%m-%dT%H:%M:%S.000000Z"), "modified_us": shared_us,
-         "files_at_cursor": [url_b, url_a]},
+         "files_at_cursor": [url_b, url_a], "sizes_at_cursor": {url_b: len(csv([1, 2])), url_a: len(csv([3]))}},
     ]  # fmt: skip
 
     # crash after the first object: the one at the same time, not yet read, is read, and only it
@@ -170,4 +214,46 @@ def test_s3_objects_sharing_a_second(connector, s3, bucket, s3_settings):
     assert ids(after) == [4]
     assert after.stream_states == [{"cursor": newer.strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
                                     "modified_us": int(newer.timestamp()) * 1_000_000,
-                                    "files_at_cursor": [f"s3://{bucket}/in/c.csv"]}]  # fmt: skip
+                                    "files_at_cursor": [f"s3://{bucket}/in/c.csv"],
+                                    "sizes_at_cursor": {f"s3://{bucket}/in/c.csv": len(csv([4]))}}]  # fmt: skip
+
+
+def _read_at_a_second_start(connector, config: dict, catalog: dict, before: Callable[[], None]) -> Run:
+    """A read that starts right after `before()`, at the start of a second: the connector's process is started
+    first and waits for its config on a pipe, so that its start-up does not carry the read into the next second."""
+    fifo = connector.folder / f"config-{time.time_ns()}.fifo"
+    os.mkfifo(fifo)
+    argv = [*connector.argv, "read", "--config", str(fifo), "--catalog", connector.file("catalog", catalog)]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(3)  # Python and airbyte-cdk imported
+    while time.time() % 1 > 0.05:
+        time.sleep(0.005)
+    before()
+    fifo.write_text(json.dumps(config))
+    stdout, stderr = process.communicate(timeout=120)
+    return parse_output(stdout.decode(), stderr.decode(), process.returncode, connector.parse_float)
+
+
+def test_s3_object_rewritten_in_the_second_it_was_read_is_read_again(connector, s3, bucket, s3_settings):
+    csv = lambda numbers: ("id\n" + "".join(f"{i}\n" for i in numbers)).encode()  # noqa: E731
+    config = config_of(stream("files", f"s3://{bucket}/in/*.csv", schema={"type": "object", "properties": {
+        "id": {"type": "integer"}}}), **s3_settings)  # fmt: skip
+    catalog = connector.catalog(config, "incremental")
+    for _ in range(5):  # until the rewrite falls in the second of the first version (and of the read)
+        first = _read_at_a_second_start(connector, config, catalog, lambda: s3.put_object(
+            Bucket=bucket, Key="in/k.csv", Body=csv([1])))  # fmt: skip
+        s3.put_object(Bucket=bucket, Key="in/k.csv", Body=csv([1, 2, 3]))
+        rewritten = s3.head_object(Bucket=bucket, Key="in/k.csv")["LastModified"]
+        assert ids(first) == [1], first.describe()
+        if first.stream_states[-1]["modified_us"] == int(rewritten.timestamp()) * 1_000_000:
+            break
+    else:
+        pytest.fail("could not rewrite the object within the second it was read in")
+    second = connector.run("read", config, catalog, resume(first.stream_states[-1]))
+    assert second.exit_code == 0, second.describe()
+    assert ids(second) == [1, 2, 3]
+    url = f"s3://{bucket}/in/k.csv"
+    assert first.stream_states[-1]["sizes_at_cursor"] == {url: len(csv([1]))}
+    assert second.stream_states[-1]["sizes_at_cursor"] == {url: len(csv([1, 2, 3]))}
+    third = connector.run("read", config, catalog, resume(second.stream_states[-1]))
+    assert ids(third) == []

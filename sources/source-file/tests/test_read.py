@@ -205,6 +205,8 @@ def test_files_are_read_oldest_first_with_a_state_after_each(sync):
             "cursor": iso_of_ns(ns),
             "modified_us": ns // 1000,
             "files_at_cursor": [sync.path(file)],
+            "sizes_at_cursor": {sync.path(file): Path(sync.path(file)).stat().st_size},
+            "full_refresh": True,
         }
         assert state["sourceStats"]["recordCount"] == len(ids)
     assert states[-1]["stream"]["stream_state"] == {"__ab_full_refresh_sync_complete": True}
@@ -269,7 +271,12 @@ def edge(tmp_path_factory) -> Run:
         "t": pa.array([dt.time(1, 2, 3, 456789)], pa.time64("us")),
     }
     _parquet(data / "times.parquet", pa.table(times))
-    config = config_of(*(stream(n, data / f"{n}.parquet") for n in ("u64", "d256", "floats", "times")))
+    raw = b"\x01\x02\xfe\xff"
+    _parquet(
+        data / "bytes.parquet", pa.table({"bin": pa.array([raw], pa.binary()), "fixed": pa.array([raw], pa.binary(4))})
+    )
+    names = ("u64", "d256", "floats", "times", "bytes")
+    config = config_of(*(stream(n, data / f"{n}.parquet") for n in names))
     connector = Connector(tmp_path_factory.mktemp("connector"))
     return connector.run("read", config, configured_catalog(connector.streams(config).values()))
 
@@ -306,6 +313,11 @@ def test_parquet_time_types(edge):
     }
 
 
+def test_parquet_binary_of_any_width_is_base64(edge):
+    (row,) = _edge_values(edge, "bytes")
+    assert {k: row[k] for k in ("bin", "fixed")} == {"bin": "AQL+/w==", "fixed": "AQL+/w=="}
+
+
 def test_times_with_and_without_time_zone_from_a_user_schema(connector, data_dir: Path):
     """A `time_with_timezone` column keeps each value's offset; a `time_without_timezone` column has none."""
     write(data_dir / "times.csv", "tz,plain\n10:15:00+05:30,10:15:00\n23:59:59.5-08:00,23:59:59.5\n,\n")
@@ -338,3 +350,53 @@ def test_a_date_time_without_offset_in_a_zoned_column_is_utc_whatever_the_host_z
     assert run.exit_code == 0, run.stderr
     assert [dt.datetime.fromisoformat(d["ts"]) for d in run.data] == [
         dt.datetime(2024, 1, 1, 10, tzinfo=dt.UTC), dt.datetime(2024, 1, 1, 8, tzinfo=dt.UTC)]  # fmt: skip
+
+
+def test_brace_globs_match_each_alternative(connector, data_dir: Path):
+    write(data_dir / "a.csv", "id\n1\n")
+    write(data_dir / "b.jsonl", '{"id": 2}\n')
+    write(data_dir / "c.parquet.txt", "id\n3\n")
+    schema = {"type": "object", "properties": {"id": {"type": "integer"}}}
+    for glob in ("*.{csv,jsonl}", "{a,b}.*"):
+        config = config_of(stream("braces", data_dir / glob, schema=schema))
+        run = connector.run("read", config, connector.catalog(config))
+        assert run.exit_code == 0, run.describe()
+        assert sorted(d["id"] for d in run.data) == [1, 2], glob
+
+
+def test_empty_files_have_no_rows(connector, data_dir: Path):
+    """Empty files, or files of blank lines, are read as 0 rows and checkpointed, not a failed stream."""
+    write(data_dir / "a_empty.csv", b"")
+    write_gzip(data_dir / "b_empty.csv.gz", "")
+    write(data_dir / "c_blank.csv", "\n\n")
+    write(data_dir / "d.csv", "id\n1\n")
+    for number, name in enumerate(("a_empty.csv", "b_empty.csv.gz", "c_blank.csv", "d.csv")):
+        set_mtime(data_dir / name, BASE_NS + number * SECOND)
+    config = config_of(stream("files", data_dir / "*.csv*"))
+    run = connector.run("read", config, connector.catalog(config, "incremental"))
+    assert run.exit_code == 0, run.describe()
+    assert [d["id"] for d in run.data] == [1]
+    assert len(run.stream_states) == 4
+
+
+def test_jsonl_utf8_bom_is_not_part_of_the_first_line(connector, data_dir: Path):
+    write(data_dir / "bom.jsonl", b'\xef\xbb\xbf{"id": 1}\n{"id": 2}\n')
+    for on_error in ("fail", "skip"):
+        config = config_of(stream("bom", data_dir / "bom.jsonl", on_error=on_error))
+        run = connector.run("read", config, connector.catalog(config))
+        assert run.exit_code == 0, run.describe()
+        assert [d["id"] for d in run.data] == [1, 2], on_error
+
+
+def test_quoted_empty_value_is_null_in_a_typed_column_and_empty_text_in_a_string_column(connector, data_dir: Path):
+    """A fully quoted CSV (QUOTE_ALL, COPY ... FORCE_QUOTE *): inference takes "" as no value, so the read does."""
+    write(data_dir / "quoted.csv", '"id","amount","day","flag","name"\n"1","2.5","2024-01-01","true","x"\n'
+                                   '"2","","","",""\n')  # fmt: skip
+    config = config_of(stream("quoted", data_dir / "quoted.csv"))
+    run = connector.run("read", config, connector.catalog(config))
+    assert run.exit_code == 0, run.describe()
+    values = [{k: v for k, v in d.items() if k not in (FILE_URL, FILE_MODIFIED)} for d in run.data]
+    assert strict(values) == strict([
+        {"id": 1, "amount": Decimal("2.5"), "day": "2024-01-01", "flag": True, "name": "x"},
+        {"id": 2, "amount": None, "day": None, "flag": None, "name": ""},
+    ])  # fmt: skip
