@@ -20,13 +20,24 @@ from source_core.launch import Records
 T = TypeVar("T")
 
 
+def _label(desc: StreamDescriptor) -> str:
+    return desc.name if desc.namespace is None else f"{desc.namespace}.{desc.name}"
+
+
+def _said(exc: Exception, traced: AirbyteTracedException) -> str:
+    """What went wrong in words: the traced message, else the exception itself (a bug's own text)."""
+    if traced.message:
+        return traced.message
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 def read_streams(
     logger: logging.Logger,
     units: Iterable[T],
     descriptors: Callable[[T], list[StreamDescriptor]],
     read_one: Callable[[T], Iterator[AirbyteMessage | Records]],
 ) -> Iterator[AirbyteMessage | Records]:
-    failed: list[tuple[str, AirbyteTracedException]] = []
+    failed: list[tuple[str, str, FailureType]] = []
     for unit in units:
         by_name = {d.name: d for d in descriptors(unit)}  # a unit's streams have distinct names
         for desc in by_name.values():
@@ -40,18 +51,18 @@ def read_streams(
                 yield message
         except Exception as exc:  # noqa: BLE001 - every failure becomes its streams' TRACE
             traced = exc if isinstance(exc, AirbyteTracedException) else AirbyteTracedException.from_exception(exc)
+            said = _said(exc, traced)
             for desc in by_name.values():
-                label = f"{desc.namespace}.{desc.name}"
-                logger.error(f"{label} failed: {traced.message}")
+                logger.error(f"{_label(desc)} failed: {said}")
                 yield status_message(desc, AirbyteStreamStatus.INCOMPLETE)
                 yield traced.as_sanitized_airbyte_message(stream_descriptor=desc)
-                failed.append((label, traced))
+                failed.append((_label(desc), said, traced.failure_type))
             continue
         for desc in by_name.values():
             yield status_message(desc, AirbyteStreamStatus.COMPLETE)
     if failed:
-        kinds = {exc.failure_type for _, exc in failed}
+        kinds = {kind for _, _, kind in failed}
         raise AirbyteTracedException(
-            message="These streams did not sync: " + "; ".join(f"{name}: {exc.message}" for name, exc in failed),
+            message="These streams did not sync: " + "; ".join(f"{name}: {said}" for name, said, _ in failed),
             failure_type=kinds.pop() if len(kinds) == 1 else FailureType.system_error,
         )

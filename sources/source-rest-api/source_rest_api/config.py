@@ -36,6 +36,7 @@ class Incremental:
     request_param: str | None = None
     format: str = "as_is"
     start_value: Any = None
+    cursor_format: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -52,13 +53,21 @@ class StreamConfig:
     @classmethod
     def parse(cls, given: Mapping[str, Any]) -> StreamConfig:
         incremental = given.get("incremental")
+        pagination = Pagination.parse(given.get("pagination"))
+        if incremental and pagination.type == "page":
+            raise config_error(
+                f"Stream {given['name']!r} has incremental settings and page-number pagination, which can lose a "
+                "record for good (one updated during the read shifts the pages, and the record at a page boundary "
+                "is skipped): use offset pagination (the connector checks every page boundary), cursor, next_url "
+                "or link_header pagination, or remove the incremental settings."
+            )
         return cls(
             name=given["name"],
             path=given["path"],
             params=dict(given.get("params") or {}),
             record_selector=given.get("record_selector") or "",
             primary_key=list(given.get("primary_key") or []),
-            pagination=Pagination.parse(given.get("pagination")),
+            pagination=pagination,
             incremental=Incremental(**incremental) if incremental else None,
             schema=given.get("schema"),
         )

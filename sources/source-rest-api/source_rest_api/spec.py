@@ -137,6 +137,15 @@ INCREMENTAL = {
             "title": "Start value format sent",
         },
         "start_value": {"title": "Start value (first sync)", "type": ["string", "number"]},
+        "cursor_format": {
+            "type": "string",
+            "default": "auto",
+            "title": "How cursor values compare",
+            "description": "auto: numbers by value, RFC 3339 / ISO 8601 and RFC 1123 dates by instant; "
+            "epoch_seconds: numbers are epoch seconds (comparable with dates); text: plain text order; "
+            "or a strptime pattern of the values' dates (UTC unless it has %z).",
+            "examples": ["auto", "epoch_seconds", "text", "%m/%d/%Y %H:%M"],
+        },
     },
 }
 

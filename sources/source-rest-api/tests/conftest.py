@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import urllib.request
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from source_core.testing import Cli, free_port, served
+from source_core.sandbox_http import SandboxHandler, SandboxHTTPServer
+from source_core.testing import Cli, free_port, served, state, state_list
 from source_rest_api import sandbox
 
 RECORDS = 1000
@@ -69,6 +73,57 @@ def api(sandbox_server: Sandbox) -> Sandbox:
     return sandbox_server
 
 
+# What a scripted API answers a GET with: (status, headers, JSON body), from the path and the query's last values.
+Route = Callable[[str, dict[str, str]], tuple[int, dict[str, str], Any]]
+
+
+class ScriptedApi:
+    """A JSON API whose answers a test writes, for what the sandbox has no switch for (pages changing during a read,
+    relative links, expired page tokens, ...): a real HTTP server on a free loopback port, in a thread of the test's
+    process; the connector still runs as its own process and reaches it over TCP."""
+
+    def __init__(self, route: Route):
+        self.route = route
+        self.lock = threading.Lock()
+        self.statuses: Counter[int] = Counter()
+        self.generation = 0
+        self.requests: list[str] = []  # each GET's path and query, in order
+        self.server = SandboxHTTPServer(("127.0.0.1", free_port()), ScriptedHandler, self)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class ScriptedHandler(SandboxHandler):
+    def do_GET(self) -> None:
+        api = self.server.sandbox
+        with api.lock:
+            api.requests.append(self.path)
+        url = urlsplit(self.path)
+        status, headers, body = api.route(url.path, {k: v[-1] for k, v in parse_qs(url.query).items()})
+        self._json(status, body, headers)
+
+
+Scripted = Callable[[Route], ScriptedApi]  # the `scripted` fixture: starts an API answering with a route
+
+
+@pytest.fixture
+def scripted() -> Iterator[Scripted]:
+    """Starts a `ScriptedApi` per call; all are stopped after the test."""
+    started: list[ScriptedApi] = []
+
+    def start(route: Route) -> ScriptedApi:
+        started.append(ScriptedApi(route))
+        return started[-1]
+
+    yield start
+    for api in started:
+        api.close()
+
+
 def stream(name: str, auth: str = "open", style: str = "offset", **settings: Any) -> dict[str, Any]:
     """A stream of the sandbox's endpoint `/<auth>/<style>` with the matching selector and pagination."""
     selector, pagination = {
@@ -89,10 +144,15 @@ def stream(name: str, auth: str = "open", style: str = "offset", **settings: Any
     }
 
 
+def listed(name: str, **settings: Any) -> dict[str, Any]:
+    """A stream of a scripted API at `/<name>` whose records are the body's `items`, keyed by `id`."""
+    return {"name": name, "path": f"/{name}", "record_selector": "items", "primary_key": ["id"], **settings}
+
+
 INCREMENTAL = {"cursor_field": "updated_at", "request_param": "updated_since"}
 
 
-def config(api: Sandbox, *streams: dict[str, Any], **settings: Any) -> dict[str, Any]:
+def config(api: Sandbox | ScriptedApi, *streams: dict[str, Any], **settings: Any) -> dict[str, Any]:
     return {"base_url": api.url, "streams": list(streams), "http": FAST_HTTP, **settings}
 
 
@@ -125,6 +185,11 @@ def catalog(*streams: dict[str, Any], incremental: bool = False) -> dict[str, An
             for s in streams
         ]
     }
+
+
+def saved(stream: dict[str, Any], value: dict[str, Any]) -> list[dict[str, Any]]:
+    """`value` as the `--state` of a read of `stream`."""
+    return state_list(state(stream["name"], value)["state"])
 
 
 ALL_IDS = list(range(1, RECORDS + 1))

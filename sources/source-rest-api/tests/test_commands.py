@@ -66,7 +66,7 @@ def test_discover_infers_schemas_and_a_given_schema_wins(api: Sandbox, connector
     run = connector.run(
         "discover",
         config(
-            api, stream("items", style="page", incremental=INCREMENTAL), stream("fixed", style="link", schema=given)
+            api, stream("items", style="offset", incremental=INCREMENTAL), stream("fixed", style="link", schema=given)
         ),
     )
     assert run.exit_code == 0, run.stderr[-2000:]

@@ -8,7 +8,7 @@ import pytest
 
 from source_core.testing import state_list
 from source_rest_api import sandbox
-from tests.conftest import ALL_IDS, SECRETS, Connector, Sandbox, catalog, config, stream
+from tests.conftest import ALL_IDS, SECRETS, Connector, Sandbox, Scripted, catalog, config, listed, saved, stream
 
 AUTHS: dict[str, dict[str, Any]] = {
     "bearer": {"type": "bearer", "token": sandbox.BEARER_TOKEN},
@@ -119,3 +119,128 @@ def test_unknown_stream_in_catalog(api: Sandbox, connector: Connector) -> None:
     run = connector.run("read", config(api, stream("items")), catalog(stream("other")))
     assert run.exit_code != 0
     assert run.errors[-1]["failure_type"] == "config_error" and "'other'" in run.errors[-1]["message"]
+
+
+ROWS = [{"id": i} for i in range(1, 201)]
+
+
+def capped(path: str, query: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+    """Offset and page pages of `ROWS`, their size silently capped at 50 whatever the request asks."""
+    if path == "/offset":
+        start, size = int(query["offset"]), min(int(query["limit"]), 50)
+    else:
+        size = min(int(query["per_page"]), 50)
+        start = (int(query["page"]) - 1) * size
+    return 200, {}, {"items": ROWS[start : start + size]}
+
+
+def test_offset_and_page_read_on_past_a_capped_page_size(scripted: Scripted, connector: Connector) -> None:
+    api = scripted(capped)
+    streams = [listed(kind, pagination={"type": kind, "page_size": 100}) for kind in ("offset", "page")]
+    run = connector.run("read", config(api, *streams), catalog(*streams))
+    assert run.exit_code == 0, run.describe()
+    for kind in ("offset", "page"):
+        assert run.ids(kind) == [r["id"] for r in ROWS], kind
+    assert len(api.requests) == 2 * 5  # four pages of 50 and the empty page that ends each stream
+
+
+def test_an_offset_the_api_ignores_is_a_config_error(scripted: Scripted, connector: Connector) -> None:
+    """Without the short page as the end, an endpoint that does not page would be read again and again."""
+    api = scripted(lambda path, query: (200, {}, {"items": ROWS[:20]}))
+    items = listed("offset", pagination={"type": "offset", "page_size": 100})
+    run = connector.run("read", config(api, items), catalog(items), timeout=60)
+    assert run.exit_code != 0
+    (error,) = [e for e in run.errors if e.get("stream_descriptor")]
+    assert error["failure_type"] == "config_error" and "same records as the page before" in error["message"]
+    assert len(api.requests) == 2
+
+
+class TokenPages:
+    """A route serving `pages` behind a next cursor (`/cursor`), a next URL in the body (`/next_url`) and a Link
+    header (`/link`); the URLs start with `base` (empty: relative)."""
+
+    def __init__(self, pages: list[list[dict[str, Any]]]):
+        self.pages = pages
+        self.base = ""
+
+    def __call__(self, path: str, query: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        n = int(query.get("cursor") or query.get("p") or 0)
+        more = n + 1 < len(self.pages)
+        following = f"{self.base}{path}?p={n + 1}" if more else None
+        if path == "/cursor":
+            return 200, {}, {"items": self.pages[n], "meta": {"next_cursor": str(n + 1) if more else None}}
+        if path == "/next_url":
+            return 200, {}, {"items": self.pages[n], "next": following}
+        return 200, {"Link": f'<{following}>; rel="next"'} if more else {}, {"items": self.pages[n]}
+
+
+TOKEN_STYLES = {
+    "cursor": {"type": "cursor", "cursor_path": "meta.next_cursor", "page_size": 10},
+    "next_url": {"type": "next_url", "next_url_path": "next"},
+    "link": {"type": "link_header"},
+}
+THREE_PAGES = [[{"id": i} for i in range(p * 10 + 1, p * 10 + 11)] for p in range(3)]
+
+
+@pytest.mark.parametrize("style", TOKEN_STYLES)
+def test_an_empty_page_with_a_next_token_does_not_end_the_read(
+    scripted: Scripted, connector: Connector, style: str
+) -> None:
+    """APIs that filter a page after paging it can send an empty one with more to come."""
+    route = TokenPages([THREE_PAGES[0], [], *THREE_PAGES[1:]])
+    api = scripted(route)
+    route.base = api.url
+    items = listed(style, pagination=TOKEN_STYLES[style])
+    run = connector.run("read", config(api, items), catalog(items))
+    assert run.exit_code == 0, run.describe()
+    assert run.ids() == list(range(1, 31))
+
+
+@pytest.mark.parametrize("style", ["next_url", "link"])
+def test_relative_next_links(scripted: Scripted, connector: Connector, style: str) -> None:
+    api = scripted(TokenPages(THREE_PAGES))
+    items = listed(style, pagination=TOKEN_STYLES[style])
+    run = connector.run("read", config(api, items), catalog(items))
+    assert run.exit_code == 0, run.describe()
+    assert run.ids() == list(range(1, 31))
+    assert api.requests == [f"/{style}", f"/{style}?p=1", f"/{style}?p=2"]
+
+
+def test_a_next_cursor_given_twice_ends_the_read(scripted: Scripted, connector: Connector) -> None:
+    api = scripted(lambda path, query: (200, {}, {"items": [{"id": len(query)}], "meta": {"next_cursor": "again"}}))
+    items = listed("cursor", pagination=TOKEN_STYLES["cursor"])
+    run = connector.run("read", config(api, items), catalog(items), timeout=60)
+    assert run.exit_code == 0, run.describe()
+    assert run.ids() == [1, 2]  # the first page (only `limit` asked), then the one at cursor "again"
+    assert any("the same next page twice" in line for line in run.logs)
+
+
+def test_a_resumed_full_refresh_whose_saved_page_expired_starts_over(scripted: Scripted, connector: Connector) -> None:
+    """A page token from an earlier attempt that the API no longer takes (400) is not a config error for ever."""
+
+    def route(path: str, query: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        token = query.get("cursor", "new-0")
+        if not token.startswith("new-"):
+            return 400, {}, {"error": "invalid or expired cursor"}
+        page = int(token.removeprefix("new-"))
+        following = f"new-{page + 1}" if page < 2 else None
+        return 200, {}, {"items": THREE_PAGES[page], "meta": {"next_cursor": following}}
+
+    api = scripted(route)
+    items = listed("items", pagination=TOKEN_STYLES["cursor"])
+    expired = {"next_page": {"url": f"{api.url}/items", "params": {"limit": 10, "cursor": "old-2"}}}
+    run = connector.run("read", config(api, items), catalog(items), saved(items, expired))
+    assert run.exit_code == 0, run.describe()
+    assert run.ids() == list(range(1, 31))
+    assert any("refused the saved next page (400" in line for line in run.logs)
+    assert run.stream_states[-1] == {"__ab_full_refresh_sync_complete": True}
+
+
+def test_records_that_are_not_objects_are_a_config_error(scripted: Scripted, connector: Connector) -> None:
+    api = scripted(lambda path, query: (200, {}, {"items": [{"id": 1}, "id-2", None]}))
+    items = listed("items")
+    run = connector.run("read", config(api, items), catalog(items))
+    assert run.exit_code != 0 and run.ids() == []
+    (error,) = [e for e in run.errors if e.get("stream_descriptor")]
+    assert error["failure_type"] == "config_error"
+    assert "path 'items' holds \"id-2\"" in error["message"] and "JSON objects" in error["message"]

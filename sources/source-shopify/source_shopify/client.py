@@ -2,7 +2,8 @@
 paced by query cost; Shopify's errors said as what to fix.
 
 HTTP 401 (token) and 404 (shop or version) and GraphQL ACCESS_DENIED are config errors; THROTTLED is waited out and
-sent again (the bucket says for how long) and only surfaces when that keeps happening.
+sent again (the bucket says for how long) and only surfaces when that keeps happening; INTERNAL_SERVER_ERROR, which
+Shopify answers with status 200 instead of a 500, is retried by the HTTP layer as a 500 is.
 """
 
 from __future__ import annotations
@@ -51,6 +52,14 @@ def _codes(errors: list[dict[str, Any]]) -> set[str]:
     return {str((e.get("extensions") or {}).get("code")) for e in errors}
 
 
+def server_error(answer: Any) -> str | None:
+    """Shopify's own failure, reported in a 200's errors: worth retrying like a 500."""
+    errors = answer.get("errors") if isinstance(answer, dict) else None
+    if isinstance(errors, list) and "INTERNAL_SERVER_ERROR" in _codes(errors):
+        return "INTERNAL_SERVER_ERROR"
+    return None
+
+
 class ShopifyClient:
     def __init__(self, config: ShopifyConfig, http: HttpClient, logger: logging.Logger):
         self.config = config
@@ -73,13 +82,11 @@ class ShopifyClient:
         for _ in range(THROTTLED_TRIES):
             self.bucket.wait_for(cost)
             try:
-                response = self.http.request("POST", self.config.graphql_url, data=body, headers=headers)
+                _, answer = self.http.post_json(
+                    self.config.graphql_url, retry_if=server_error, data=body, headers=headers
+                )
             except HttpStatusError as error:
                 raise refused(error, self.config) from error
-            try:
-                answer = orjson.loads(response.content)
-            except orjson.JSONDecodeError as exc:
-                raise system_error("Shopify answered with a body that is not JSON.", str(exc)) from exc
             self.bucket.observe((answer.get("extensions") or {}).get("cost"))
             errors = answer.get("errors")
             if not errors:

@@ -26,6 +26,8 @@ def read_single(client: ShopifyClient, family: Family) -> Iterator[AirbyteMessag
 
 
 def _children(client: ShopifyClient, child: Stream, node: Mapping[str, Any]) -> Iterator[dict]:
+    """The children of a parent node: its inline page, then the rest through the parent's lookup; a parent deleted
+    meanwhile (the lookup finds nothing) has no rest to read."""
     connection = node[child.field]
     yield from connection["nodes"]
     if not connection["pageInfo"]["hasNextPage"]:
@@ -34,7 +36,11 @@ def _children(client: ShopifyClient, child: Stream, node: Mapping[str, Any]) -> 
     variables: dict[str, Any] = {"id": node["id"], "after": connection["pageInfo"]["endCursor"]}
     while True:
         variables["first"] = page_size(text, variables, client.budget())
-        connection = client.query(text, variables)[child.lookup][child.field]
+        parent = client.query(text, variables)[child.lookup]
+        if parent is None:
+            client.logger.warning(f"{node['id']} was deleted during the read: the rest of its {child.name} skipped.")
+            return
+        connection = parent[child.field]
         yield from connection["nodes"]
         if not connection["pageInfo"]["hasNextPage"]:
             return

@@ -1,13 +1,17 @@
-"""What the read survives: 5xx bursts, THROTTLED answers, failed and expired bulk operations, a crash mid-read;
-and pacing that keeps the bucket from throttling."""
+"""What the read survives: 5xx bursts, INTERNAL_SERVER_ERROR answers, THROTTLED answers, failed and expired bulk
+operations, a parent deleted mid-read, a crash mid-read; and pacing that keeps the bucket from throttling."""
 
 from __future__ import annotations
 
 import subprocess
 import threading
+from collections import Counter
+
+import pytest
 
 from source_core.testing import parse_output
-from tests.conftest import Connector, Sandbox, catalog, config, read
+from source_shopify.streams import BY_NAME
+from tests.conftest import FAST_HTTP, Connector, Sandbox, catalog, config, read
 
 ORDERS = ("orders", "order_line_items")
 
@@ -18,6 +22,42 @@ def test_5xx_burst_is_retried(shop: Sandbox, truth: dict[str, list[str]]) -> Non
     assert run.exit_code == 0, run.describe()
     assert sorted(run.ids("orders")) == sorted(truth["orders"])
     assert run.logged("http_figures")["retries"] == 4
+
+
+def test_internal_server_error_answers_are_retried(shop: Sandbox, truth: dict[str, list[str]]) -> None:
+    """Shopify reports its own failures with status 200 and an INTERNAL_SERVER_ERROR error: retried as a 500."""
+    shop.faults({"kind": "ok", "count": 2}, {"kind": "internal_error", "count": 2})
+    run = read(config(shop), catalog(*ORDERS))
+    assert run.exit_code == 0, run.describe()
+    assert sorted(run.ids("orders")) == sorted(truth["orders"])
+    assert run.logged("http_figures")["retries"] == 2
+
+
+def test_internal_server_errors_that_persist_end_in_a_transient_trace(shop: Sandbox) -> None:
+    shop.faults({"kind": "internal_error", "count": FAST_HTTP["max_retries"] + 1})
+    run = read(config(shop), catalog("products"))
+    assert run.exit_code == 1
+    (error,) = run.errors
+    assert error["failure_type"] == "transient_error"
+    assert "still failed after 7 attempts (last: INTERNAL_SERVER_ERROR)" in error["message"], error
+
+
+def test_a_parent_deleted_mid_read_loses_only_the_rest_of_its_children(
+    shop: Sandbox, truth: dict[str, list[str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A location deleted between its page and the lookup of its further inventory levels (the lookup answers
+    null): the rest of its levels are skipped, everything else is read."""
+    shop.faults({"kind": "gone", "count": 1})
+    run = read(config(shop), catalog("locations", "inventory_levels"))
+    assert run.exit_code == 0, run.describe()
+    assert sorted(run.ids("locations")) == sorted(truth["locations"])
+    levels = run.ids("inventory_levels")
+    assert len(levels) == len(set(levels)) and set(levels) < set(truth["inventory_levels"])
+    per_location = len(truth["inventory_levels"]) // len(truth["locations"])  # the seed gives each the same
+    read_per_location = Counter(row["location_id"] for row in run.stream_data("inventory_levels"))
+    inline = BY_NAME["inventory_levels"].inline_first
+    assert sorted(read_per_location.values()) == [inline, per_location, per_location]
+    assert "was deleted during the read: the rest of its inventory_levels skipped" in caplog.text
 
 
 def test_failed_and_expired_bulk_operations_are_run_again(shop: Sandbox, truth: dict[str, list[str]]) -> None:

@@ -2,21 +2,22 @@
 (tenacity: exponential backoff with jitter, or exactly what `Retry-After` says), client-side pacing and a circuit
 breaker per host, and the run's figures.
 
-Retried: connection errors, timeouts, 408, 429 and 5xx. Any other status >= 400 is returned at once as an
-`HttpStatusError` for the connector to explain; a failed TLS handshake is a config error at once (`tls.py`). When
-the retries are spent the request ends in a TRACE ERROR of type transient_error naming the endpoint (never its
-query string, which may hold a key) and the last status.
+Retried: connection errors, timeouts, 408, 429 and 5xx, bodies that are not JSON (when parsed) and bodies a
+connector's `retry_if` names as a server failure. Any other status >= 400 is returned at once as an
+`HttpStatusError` for the connector to explain; a failed TLS handshake or a token endpoint refusing an
+authenticator's credentials is a config error at once. A wait the server asks for beyond `max_server_wait_seconds`
+is not waited for (`pacing.py`). When the retries are spent the request ends in a TRACE ERROR of type
+transient_error naming the endpoint (never its query string, which may hold a key) and the last status.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
 import pybreaker
 import requests
 import tenacity
@@ -24,13 +25,19 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from requests.adapters import HTTPAdapter
 
+from source_core.config import config_error
+from source_core.http import jsoncodec
 from source_core.http.breaker import HostBreakers
 from source_core.http.figures import HttpFigures
-from source_core.http.pacing import Pacer, PacingHook, rate_limit_remaining, retry_after_seconds
+from source_core.http.pacing import Pacer, PacingHook, rate_limit_remaining, retry_after_seconds, wait_too_long
 from source_core.http.settings import HttpSettings
 from source_core.http.tls import TlsFiles, tls_failure
 
 RETRIED_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
+
+RetryIf = Callable[[Any], str | None]
+"""What in a parsed body makes it a failed attempt worth retrying (an API reporting a server error with status
+200), said in a few words; None for a good body."""
 
 
 def endpoint(url: str) -> str:
@@ -57,6 +64,29 @@ class _Failed(Exception):
         self.retry_after = retry_after
 
 
+def _token_refused(error: requests.RequestException) -> AirbyteTracedException | None:
+    """The config error for an authenticator's token request that the token endpoint refused (an `HTTPError` raised
+    while the request was being prepared, with a status no retry changes); None for any other failure."""
+    response = error.response
+    if not isinstance(error, requests.HTTPError) or response is None or response.status_code in RETRIED_STATUSES:
+        return None
+    said = f"{response.status_code} {_oauth_error(response)}".strip()
+    return config_error(
+        f"The token endpoint {endpoint(response.url)} refused the credentials ({said}): check the OAuth client id, "
+        "client secret and, for the refresh_token grant, the refresh token.",
+        f"token request refused: {said}",
+    )
+
+
+def _oauth_error(response: requests.Response) -> str:
+    """The error code of a token endpoint's answer (RFC 6749 5.2: `invalid_client`, `invalid_grant`, ...), or ''."""
+    try:
+        code = response.json().get("error")
+    except (ValueError, AttributeError):
+        return ""
+    return code if isinstance(code, str) and code.isidentifier() else ""
+
+
 def _not_a_host_failure(error: BaseException) -> bool:
     """A refused request (4xx) or a throttle (429) says nothing about the host's health."""
     return isinstance(error, HttpStatusError) or (isinstance(error, _Failed) and error.status == 429)
@@ -72,7 +102,7 @@ class HttpClient:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.tls = TlsFiles(settings)
-        self.pacer = Pacer(settings.requests_per_second, settings.burst, pacing_hook)
+        self.pacer = Pacer(settings.requests_per_second, settings.burst, settings.max_server_wait_seconds, pacing_hook)
         self.breakers = HostBreakers(
             settings.breaker_failures, settings.breaker_cooldown_seconds, self._opened, [_not_a_host_failure]
         )
@@ -90,6 +120,10 @@ class HttpClient:
         """GET and parse the JSON body; a body that is not JSON counts as a failed attempt and is retried."""
         return self._call("GET", url, parse=True, **kwargs)
 
+    def post_json(self, url: str, retry_if: RetryIf | None = None, **kwargs: Any) -> tuple[requests.Response, Any]:
+        """POST and parse the JSON body; a body that is not JSON, or that `retry_if` names, is retried."""
+        return self._call("POST", url, parse=True, retry_if=retry_if, **kwargs)
+
     def get(self, url: str, **kwargs: Any) -> requests.Response:
         return self._call("GET", url, **kwargs)[0]
 
@@ -103,6 +137,7 @@ class HttpClient:
         url: str,
         *,
         parse: bool = False,
+        retry_if: RetryIf | None = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         auth: Any = None,
@@ -113,7 +148,7 @@ class HttpClient:
         sent_before = self.figures.requests
 
         def attempt() -> tuple[requests.Response, Any]:
-            return breaker.call(self._send, method, url, parse, params, headers, auth, data)
+            return breaker.call(self._send, method, url, parse, retry_if, params, headers, auth, data)
 
         def wait(state: tenacity.RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
@@ -157,7 +192,15 @@ class HttpClient:
             ) from exc
 
     def _send(
-        self, method: str, url: str, parse: bool, params: Any, headers: Any, auth: Any, data: Any
+        self,
+        method: str,
+        url: str,
+        parse: bool,
+        retry_if: RetryIf | None,
+        params: Any,
+        headers: Any,
+        auth: Any,
+        data: Any,
     ) -> tuple[requests.Response, Any]:
         self.pacer.wait()
         started = time.perf_counter()
@@ -172,6 +215,9 @@ class HttpClient:
             raise tls_failure(urlsplit(url).netloc, exc) from None
         except requests.RequestException as exc:
             self.figures.attempt(time.perf_counter() - started, None)
+            refused = _token_refused(exc)
+            if refused is not None:
+                raise refused from None
             # only the exception's type: its text repeats the URL with its query string, which may hold a key
             raise _Failed(type(exc).__name__, None) from exc
         self.figures.attempt(time.perf_counter() - started, response.status_code, size)
@@ -180,16 +226,24 @@ class HttpClient:
             self.figures.rate_limit_remaining = remaining
         self.pacer.observe(response)
         if response.status_code in RETRIED_STATUSES:
-            raise _Failed(f"status {response.status_code}", response.status_code, retry_after_seconds(response))
+            retry_after = retry_after_seconds(response)
+            if retry_after is not None and retry_after > self.settings.max_server_wait_seconds:
+                raise wait_too_long(retry_after, "Retry-After", self.settings.max_server_wait_seconds)
+            raise _Failed(f"status {response.status_code}", response.status_code, retry_after)
         if response.status_code >= 400:
             raise HttpStatusError(response)
         if not parse:
             return response, None
         try:
-            return response, orjson.loads(response.content)
-        except orjson.JSONDecodeError as exc:
+            body = jsoncodec.loads(response.content)
+        except ValueError as exc:
             self.figures.errors += 1
             raise _Failed(f"malformed JSON body ({exc})", response.status_code) from exc
+        failure = retry_if(body) if retry_if is not None else None
+        if failure:
+            self.figures.errors += 1
+            raise _Failed(failure, response.status_code)
+        return response, body
 
     def _tls(self) -> dict[str, Any]:
         """Per request: a session's own `verify` loses to REQUESTS_CA_BUNDLE in the environment (requests#3829)."""

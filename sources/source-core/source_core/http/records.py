@@ -1,5 +1,5 @@
-"""JSON objects from an API as a `Records` batch: each object serialized once by orjson, then framed into
-RECORD lines by Arrow kernels in the launcher's encode pool (no message object per record)."""
+"""JSON objects from an API as a `Records` batch: each object serialized once (orjson, `jsoncodec.dumps`), then
+framed into RECORD lines by Arrow kernels in the launcher's encode pool (no message object per record)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from source_core.emit import RecordEncoder, string_array
+from source_core.http.jsoncodec import dumps
 from source_core.launch import Records
 
 _TAIL, _NOTHING = string_array(["}}\n", ""])  # as Arrow scalars: pa.scalar of a str would import pandas
@@ -31,7 +31,7 @@ class JsonRecordEncoder(RecordEncoder):
 
     def records(self, objects: Sequence[Any]) -> Records:
         """`objects` (parsed JSON values) as one batch of this stream."""
-        texts = [orjson.dumps(o) for o in objects]
+        texts = [dumps(o) for o in objects]
         offsets = np.cumsum([0, *map(len, texts)], dtype=np.int32)
         column = pa.StringArray.from_buffers(len(texts), pa.py_buffer(offsets.tobytes()), pa.py_buffer(b"".join(texts)))
         return Records(self, pa.RecordBatch.from_arrays([column], ["json"]))

@@ -18,6 +18,7 @@ class HttpSettings:
     burst: int = 10
     breaker_failures: int = 5
     breaker_cooldown_seconds: float = 60.0
+    max_server_wait_seconds: float = 600.0  # a longer Retry-After or rate-limit reset ends the request instead
     pool_size: int = 10
     verify_tls: bool = True
     ca_certificate: str | None = None  # PEM
@@ -58,6 +59,13 @@ def http_spec() -> dict[str, Any]:
                 "title": "Circuit breaker: consecutive failures to open",
             },
             "breaker_cooldown_seconds": {**number, "default": 60, "title": "Circuit breaker: cool-down (s)"},
+            "max_server_wait_seconds": {
+                **number,
+                "default": 600,
+                "title": "Longest wait the server may ask for (s)",
+                "description": "A longer Retry-After or rate-limit reset is not waited for: the read ends with a "
+                "transient error (resumable from its last STATE).",
+            },
             "pool_size": {"type": "integer", "minimum": 1, "default": 10, "title": "Connections kept per host"},
             "ca_certificate": {
                 "type": "string",

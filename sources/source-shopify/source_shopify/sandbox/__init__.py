@@ -17,8 +17,10 @@ response carries `extensions.cost`.
 
 Control (JSON, no token): `POST /_control` with any of `{"faults": [{"kind": K, "count": n, ...}], "restore_rate":
 r, "bucket": b, "available": a}` (`bucket` sets the size and fills it to that size, `available` the current level).
-Kinds: `500`, `502`, `503` (the next n GraphQL requests answer that status), `slow` (`seconds`, then answered), `ok`
-(n requests pass), `bulk_fail` (the next bulk operation writes half its records, then ends FAILED /
+Kinds: `500`, `502`, `503` (the next n GraphQL requests answer that status), `internal_error` (the next n answer 200
+with an `INTERNAL_SERVER_ERROR` error, as Shopify reports its own failures), `slow` (`seconds`, then answered), `ok`
+(n requests pass), `gone` (the next n single lookups, `order(id:)`, `location(id:)`..., answer null as for an object
+deleted since it was listed), `bulk_fail` (the next bulk operation writes half its records, then ends FAILED /
 INTERNAL_SERVER_ERROR with `partialDataUrl`), `bulk_expire` (the next completed bulk operation's URL answers 403),
 `bulk_shuffle` (the next bulk operation's lines come in a random order, children before their parents too: Shopify
 promises no order), `bulk_slow` (`seconds`: the next bulk operation stays RUNNING that long). `GET /_stats`:

@@ -53,6 +53,7 @@ class Context:
     scopes: frozenset[str]
     bulk: BulkOperations
     base_url: str  # where the sandbox answers, for bulk file URLs
+    gone: Callable[[], bool]  # whether this single lookup finds its object deleted (a `gone` fault)
 
 
 def access_denied(field: str, scope: str) -> GraphQLError:
@@ -169,7 +170,7 @@ def _lookup(table: str, kind: str) -> Callable[..., Record | None]:
     def resolve(_: Any, info: GraphQLResolveInfo, id: str) -> Record | None:
         _check_scope(info)
         n = numeric_id(id, kind)
-        return None if n is None else getattr(info.context.data, table).get(n)
+        return None if n is None or info.context.gone() else getattr(info.context.data, table).get(n)
 
     return resolve
 

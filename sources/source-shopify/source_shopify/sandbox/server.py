@@ -47,6 +47,16 @@ BULK_PATH = re.compile(r"/_bulk/(\d+)\.jsonl")
 NOT_FOUND = {"errors": "Not Found"}
 UNAUTHORIZED = {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}
 SERVER_ERRORS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+REQUEST_ID = "1b355a21-7117-44c5-8d8b-8948082f40a8"
+INTERNAL_ERROR = {  # Shopify's own failure, answered with status 200
+    "errors": [
+        {
+            "message": "Internal error. Looks like something went wrong on our end.\n"
+            f"Request ID: {REQUEST_ID} (include this in support requests).",
+            "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": REQUEST_ID},
+        }
+    ]
+}
 EXPIRED = (
     b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>ExpiredToken</Code><Message>Request expired</Message></Error>"
 )
@@ -91,6 +101,7 @@ class Sandbox:
         with self.lock:
             self.bucket = Bucket(o.bucket, o.restore_rate)
             self.faults: deque[dict[str, Any]] = deque()
+            self.gone_next = 0  # single lookups still to find their object deleted
             self.counts: Counter[str] = Counter()
             self.statuses: Counter[int] = Counter()
             self.by_root_field: Counter[str] = Counter()
@@ -108,6 +119,8 @@ class Sandbox:
                     with self.bulk.lock:
                         attribute = f"{kind.removeprefix('bulk_')}_next"
                         setattr(self.bulk, attribute, getattr(self.bulk, attribute) + count)
+                elif kind == "gone":
+                    self.gone_next += count
                 else:
                     self.faults.append({**fault, "kind": kind, "count": count})
             if "restore_rate" in body:
@@ -122,6 +135,13 @@ class Sandbox:
     def next_fault(self) -> dict[str, Any] | None:
         with self.lock:
             return take_fault(self.faults)
+
+    def take_gone(self) -> bool:
+        with self.lock:
+            if self.gone_next <= 0:
+                return False
+            self.gone_next -= 1
+            return True
 
     def stats(self) -> dict[str, Any]:
         with self.lock:
@@ -192,7 +212,7 @@ class Sandbox:
                 return {"errors": [error], "extensions": {"cost": cost}}
             self.by_root_field.update(names)
         with self.data_lock:
-            context = Context(self.data, scopes, self.bulk, base_url)
+            context = Context(self.data, scopes, self.bulk, base_url, self.take_gone)
             result = execute(
                 self.schema,
                 document,
@@ -266,6 +286,9 @@ class Handler(SandboxHandler):
             elif fault["kind"].isdigit():
                 status = int(fault["kind"])
                 self._json(status, {"errors": SERVER_ERRORS.get(status, "Server Error")}, version)
+                return
+            elif fault["kind"] == "internal_error":
+                self._json(200, INTERNAL_ERROR, version)
                 return
         try:
             request = orjson.loads(body)
