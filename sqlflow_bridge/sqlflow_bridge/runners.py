@@ -32,7 +32,7 @@ from airbyte_cdk.models import AirbyteMessage, Type
 from airbyte_cdk.sources import Source
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from destination_core.parse import read_lines
+from destination_core.parse import CHUNK_BYTES, read_lines
 from source_core.emit import as_bytes
 from source_core.launch import Entrypoint, Records
 from source_core.prefetch import prefetch
@@ -40,8 +40,6 @@ from sqlflow_bridge.errors import config_error
 
 logger = logging.getLogger("sqlflow_bridge")
 
-# Bytes of connector output parsed at a time: big enough that parsing in bulk pays off, small enough for memory.
-CHUNK_BYTES = 8 << 20
 STDERR_TAIL = 4000
 FILE_ARGS = ("config", "catalog", "state")  # --config, --catalog, --state, in that order
 

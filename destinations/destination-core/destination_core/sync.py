@@ -23,13 +23,12 @@ from typing import Any, BinaryIO, Protocol
 import orjson
 import pyarrow as pa
 
-from destination_core.parse import MessageParser, StreamKey, read_lines
+from destination_core.parse import CHUNK_BYTES, MessageParser, StreamKey, read_lines
 from destination_core.streams import TargetStream
 from source_core.progress import Progress
 
 logger = logging.getLogger("airbyte")
 
-CHUNK_BYTES = 32 << 20
 COMMIT_ROWS = 500_000
 COMMIT_SECONDS = 10.0
 HOLD_BYTES = 256 << 20  # rows after the last STATE held back (beyond: loaded, and sent again if the source fails)

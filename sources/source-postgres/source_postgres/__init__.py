@@ -1,3 +1,1 @@
-from source_postgres.source import SourcePostgres
-
-__all__ = ["SourcePostgres"]
+"""source-postgres: PostgreSQL tables as Airbyte streams (`source_postgres.source.SourcePostgres`)."""
