@@ -2,7 +2,8 @@
 
 A subclass gives the dialect: identifier quoting (the driver's), column types, how to run a statement, how
 to bulk-load an Arrow table, and how to read a table's columns. Everything here runs in the loader's one
-transaction; `commit` ends it.
+transaction; `commit` ends it. Bulk loads run on a thread of their own, one at a time and in order, so that the
+next rows are parsed while the database takes these; every other statement waits for the load in flight first.
 
 Where rows go: `append`/`append_dedup` streams write into their final table. Overwrites and truncate refreshes
 write into `<table>_airbyte_tmp`, which is swapped in when the stream is complete, so the old table stays
@@ -15,7 +16,8 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -49,13 +51,15 @@ class SqlLoader(ABC):
         self.streams = streams
         self.staged: set[int] = set()  # indexes of dedup streams with rows in their staging table
         self.stages: dict[int, str] = {}
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load")
+        self.loading: Future[None] | None = None
 
     # -- dialect -------------------------------------------------------------------------------------------
     @abstractmethod
     def quote(self, name: str) -> str: ...
 
     @abstractmethod
-    def run(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def execute(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Execute one statement in the open transaction; rows if it returns any. Parameters ($1, $2 ...) are bound."""
 
     @abstractmethod
@@ -73,11 +77,31 @@ class SqlLoader(ABC):
     max_name_bytes: int | None = None  # the database's limit on identifiers, if it has one
 
     @abstractmethod
-    def bulk_load(self, table: str, rows: pa.Table) -> None:
-        """Append `rows` to `table` (quoted, qualified), columns matched by name."""
+    def bulk_load(self, table: str, rows: pa.Table) -> Callable[[], None]:
+        """What appends `rows` to `table` (quoted, qualified), columns matched by name: the work the load thread
+        runs. What the connection is not needed for (formatting the rows) may be done before returning it."""
 
     @abstractmethod
     def commit_transaction(self) -> None: ...
+
+    # -- the connection, one thread at a time -------------------------------------------------------------------
+    def run(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        self.wait()
+        return self.execute(statement, params)
+
+    def wait(self) -> None:
+        """Finish the bulk load in flight, raising its error."""
+        if self.loading is not None:
+            loading, self.loading = self.loading, None
+            loading.result()
+
+    def commit_now(self) -> None:
+        self.wait()
+        self.commit_transaction()
+
+    def close(self) -> None:
+        """Let the load in flight end (its error no longer matters: the transaction is rolled back after)."""
+        self.worker.shutdown(wait=True, cancel_futures=True)
 
     def widening_loses(self, table: str, column: str, old: Kind, new: Kind) -> bool:
         """Whether `column` (quoted) of `table` holds a value that the type of `new` would change; the column then
@@ -119,7 +143,7 @@ class SqlLoader(ABC):
             self._ensure(stream, stream.name)
             if stream.truncate:
                 self._prepare_shadow(stream)
-        self.commit_transaction()
+        self.commit_now()
 
     def _ensure(self, stream: TargetStream, name: str) -> None:
         table = self.qualified(stream.schema, name)
@@ -179,16 +203,19 @@ class SqlLoader(ABC):
     def load(self, stream: TargetStream, rows: pa.Table) -> None:
         if stream.dedup:
             index = self.streams.index(stream)
-            self.bulk_load(self.stage_table(index), rows)
+            table = self.stage_table(index)
             self.staged.add(index)
         else:
-            self.bulk_load(self.target(stream), rows.drop_columns([SEQ]))
+            table, rows = self.target(stream), rows.drop_columns([SEQ])
+        work = self.bulk_load(table, rows)
+        self.wait()
+        self.loading = self.worker.submit(work)
 
     def commit(self) -> None:
         for index in sorted(self.staged):
             self._merge(self.streams[index], self.stage_table(index))
         self.staged.clear()
-        self.commit_transaction()
+        self.commit_now()
 
     def _merge(self, stream: TargetStream, stage: str) -> None:
         target = self.target(stream)
@@ -232,4 +259,4 @@ class SqlLoader(ABC):
                 f"DELETE FROM {final} WHERE {self.quote(GENERATION_ID)} IS NULL OR {self.quote(GENERATION_ID)} < $1",
                 (stream.minimum_generation_id,),
             )
-        self.commit_transaction()
+        self.commit_now()

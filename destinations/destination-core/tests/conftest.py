@@ -84,6 +84,10 @@ class Destination:
     def rows(self, table: str, order_by: str | None = None) -> list[dict[str, Any]]:
         raise NotImplementedError
 
+    def query_no_rows(self, statement: str) -> None:
+        """Run a statement that changes the database (a test's own setup)."""
+        raise NotImplementedError
+
     def columns(self, table: str) -> dict[str, str]:
         raise NotImplementedError
 
@@ -101,6 +105,9 @@ class PostgresDestination(Destination):
 
     def query(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return self.conn.execute(statement, params).fetchall()
+
+    def query_no_rows(self, statement: str) -> None:
+        self.conn.execute(statement)
 
     def rows(self, table: str, order_by: str | None = None) -> list[dict[str, Any]]:
         query = sql.SQL("SELECT * FROM {}").format(sql.Identifier(self.schema, table))
@@ -137,6 +144,10 @@ class DuckdbDestination(Destination):
     def query(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._connect() as db:
             return db.execute(statement, list(params)).fetchall()
+
+    def query_no_rows(self, statement: str) -> None:
+        with duckdb.connect(str(self.path)) as db:
+            db.execute(statement)
 
     def rows(self, table: str, order_by: str | None = None) -> list[dict[str, Any]]:
         quoted = '"' + table.replace('"', '""') + '"'

@@ -524,3 +524,29 @@ def test_empty_or_failed_input_never_replaces_a_table(dest: Destination) -> None
     run = dest.write(fresh, [state("t", 4)])
     assert run.exit_code == 0, run.stderr
     assert dest.rows("t") == []
+
+
+def test_a_load_the_database_refuses_fails_the_sync_and_acknowledges_nothing_after_it(dest: Destination) -> None:
+    """Loads run on a thread of their own while the next rows are parsed: a load that fails there still ends the
+    sync with the database's error, and no STATE after it is echoed."""
+    cat = catalog(stream_entry("t", PROPS))
+    assert dest.write(cat, [record("t", {"id": 1, "name": "a"}), state("t", 1)]).exit_code == 0
+    if dest.kind == "postgres":
+        dest.query_no_rows(f'ALTER TABLE "{dest.schema}".t ALTER COLUMN name SET NOT NULL')
+    else:
+        dest.query_no_rows("ALTER TABLE t ALTER COLUMN name SET NOT NULL")
+    messages = [
+        record("t", {"id": 2, "name": "b"}),
+        state("t", 2),
+        record("t", {"id": 3}),  # no name: the database refuses the row
+        state("t", 3),
+        record("t", {"id": 4, "name": "d"}),
+        state("t", 4),
+    ]
+    run = dest.write(cat, messages, commit_interval_rows=1)
+    assert run.exit_code != 0
+    (error,) = run.errors
+    assert "null" in error["message"].lower(), error["message"]
+    acknowledged = [s["stream"]["stream_state"] for s in run.states]
+    assert acknowledged in ([2], [])  # [2] only if the input came in two pieces, the second holding the bad row
+    assert sorted(r["id"] for r in dest.rows("t")) == ([1, 2] if acknowledged else [1])

@@ -93,4 +93,5 @@ class DestinationDuckdb(BatchDestination):
                     failure_type=FailureType.system_error,
                 ) from exc
             finally:
+                loader.close()
                 db.rollback()

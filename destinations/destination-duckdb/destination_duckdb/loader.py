@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import duckdb
@@ -55,7 +56,7 @@ class DuckdbLoader(SqlLoader):
         """Qualified by the database too: a file named like a schema (bench.duckdb, schema bench) is no riddle."""
         return f"{self.catalog}.{super().qualified(schema, name)}"
 
-    def run(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def execute(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         result = self.db.execute(statement, list(params))
         return result.fetchall() if result.description else []
 
@@ -80,12 +81,15 @@ class DuckdbLoader(SqlLoader):
         )
         return dict(rows)  # type: ignore[arg-type]
 
-    def bulk_load(self, table: str, rows: pa.Table) -> None:
-        self.db.register(BATCH, rows)
-        try:
+    def bulk_load(self, table: str, rows: pa.Table) -> Callable[[], None]:
+        def insert() -> None:
+            self.db.register(BATCH, rows)
+            # not unregistered when the insert fails: in the failed transaction that would raise an error of its
+            # own ("transaction is aborted") in place of the one that says why
             self.db.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {BATCH}")
-        finally:
             self.db.unregister(BATCH)
+
+        return insert
 
     def widening_loses(self, table: str, column: str, old: Kind, new: Kind) -> bool:
         """A DOUBLE holds every integer only up to 2^53: a BIGINT column holding a larger one becomes VARCHAR."""

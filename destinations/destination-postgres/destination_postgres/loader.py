@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -51,15 +51,12 @@ class PostgresLoader(SqlLoader):
     def __init__(self, conn: psycopg.Connection, streams: list[TargetStream]) -> None:
         super().__init__(streams)
         self.conn = conn
-        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="copy")
-        self.copying: Future[None] | None = None
         conn.execute("SET TIME ZONE 'UTC'")
 
     def quote(self, name: str) -> str:
         return sql.Identifier(name).as_string(self.conn)
 
-    def run(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        self._wait()
+    def execute(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with psycopg.RawCursor(self.conn) as cursor:  # native $n placeholders: a % in a name is just a character
             cursor.execute(statement.encode(), params or None)
             return cursor.fetchall() if cursor.description else []
@@ -75,11 +72,9 @@ class PostgresLoader(SqlLoader):
             return None
         return dict(self.run(_COLUMNS, (schema, fold(table))))  # type: ignore[arg-type]
 
-    def bulk_load(self, table: str, rows: pa.Table) -> None:
+    def bulk_load(self, table: str, rows: pa.Table) -> Callable[[], None]:
         """COPY ... FROM STDIN as CSV: NULL is an empty field, an empty string is quoted (pyarrow quotes strings).
-
-        The COPY runs on a worker thread, so the server parses one batch while the next is prepared here.
-        """
+        The CSV is made here, before the load thread takes it."""
         for index, column in enumerate(rows.schema):
             if pa.types.is_timestamp(column.type) and column.type.tz is not None:
                 # the session's time zone is UTC: naive UTC text is cheaper to format than text with an offset
@@ -88,22 +83,12 @@ class PostgresLoader(SqlLoader):
         pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False))
         columns = ", ".join(self.quote(name) for name in rows.column_names)
         statement = f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)".encode()
-        self._wait()
-        self.copying = self.worker.submit(self._copy, statement, buffer)
 
-    def _copy(self, statement: bytes, buffer: io.BytesIO) -> None:
-        with self.conn.cursor() as cursor, cursor.copy(statement) as copy:
-            copy.write(buffer.getbuffer())
+        def copy() -> None:
+            with self.conn.cursor() as cursor, cursor.copy(statement) as copying:
+                copying.write(buffer.getbuffer())
 
-    def _wait(self) -> None:
-        """The connection is used by one thread at a time: finish the COPY in flight (raising its error)."""
-        if self.copying is not None:
-            copying, self.copying = self.copying, None
-            copying.result()
-
-    def close(self) -> None:
-        self.worker.shutdown(wait=True, cancel_futures=True)
+        return copy
 
     def commit_transaction(self) -> None:
-        self._wait()
         self.conn.commit()
