@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 
+from destination_core.durable import make_folders, place
 from sqlflow_bridge.errors import config_error
 
 GLOBAL = "__global__"
@@ -96,14 +97,12 @@ class FileStateStore(StateStore):
     def _replace(self, scope: str, states: dict[str, dict[str, Any]]) -> None:
         everything = self._all()
         everything[scope] = states
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_folders(str(self.path.parent))
         fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump(everything, handle, indent=1)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
+            place(temp, str(self.path))
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise

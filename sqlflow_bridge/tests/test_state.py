@@ -65,3 +65,13 @@ def test_a_scope_is_apart_from_the_scopes_it_prefixes(store: StateStore) -> None
     assert [s["stream"]["stream_state"]["cursor"] for s in store.load("prod/x")] == [41]
     (state,) = store.load("prod")
     assert state["stream"]["stream_descriptor"] == {"name": "a/b", "namespace": "ns/1%2F"}
+
+
+def test_a_file_store_in_a_new_relative_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative `state_path` whose folder does not exist yet: the folder is made and the state written there."""
+    monkeypatch.chdir(tmp_path)
+    store = FileStateStore("states/pipeline.json")
+    store.commit("s", [stream_state("a", 1)])
+    (state,) = FileStateStore(tmp_path / "states" / "pipeline.json").load("s")
+    assert state["stream"]["stream_state"] == {"cursor": 1}
+    assert [p.name for p in (tmp_path / "states").iterdir()] == ["pipeline.json"]  # no temporary file left

@@ -14,9 +14,10 @@ import pyarrow.fs as pafs
 from airbyte_cdk.models import AirbyteConnectionStatus, Status
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from destination_core.durable import make_folders
 from destination_core.launch import BatchDestination
 from destination_core.streams import TargetStream
-from destination_s3.files import VARYING, FileLoader, Target, make_folders
+from destination_s3.files import VARYING, FileLoader, Target
 from source_core.config import config_error
 from source_file.storage import s3_filesystem
 

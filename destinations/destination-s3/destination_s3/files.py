@@ -25,6 +25,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from destination_core.duckdb_session import connect
+from destination_core.durable import place
 from destination_core.parse import SEQ
 from destination_core.streams import META, Kind, TargetStream
 from source_core.config import config_error
@@ -38,41 +39,10 @@ VARYING = ("{date}", "{timestamp}", "{part}", "{generation}")
 VARIABLE = re.compile(r"\{(namespace|stream|date|timestamp|part|generation)\}")
 SHADOW = ".airbyte_tmp"
 GENERATION_MARKER = "_airbyte_generation"
+FINALIZING = "_airbyte_finalizing"  # the new files an overwrite's swap puts in place, written before it moves any
 NOT_STORED = "DESTINATION_SERIALIZATION_ERROR"  # the reason of a value changed to be written
 
 _NEWLINE, _NOTHING = string_array(["\n", ""])  # as Arrow scalars: pa.scalar of a str would import pandas
-
-
-def sync_to_disk(path: str) -> None:
-    """fsync a local file (its data) or folder (its entries), so that a power loss cannot undo what is in it."""
-    handle = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
-
-
-def make_folders(folder: str) -> None:
-    """`os.makedirs`, each folder it makes synced to the disk as an entry of its parent."""
-    if os.path.isdir(folder):
-        return
-    make_folders(os.path.dirname(folder))
-    try:
-        os.mkdir(folder)
-    except FileExistsError:
-        if not os.path.isdir(folder):  # a file: no folder can be made there
-            raise
-    sync_to_disk(os.path.dirname(folder))
-
-
-def place(source: str, final: str) -> None:
-    """Rename a local file into place for good: its data on the disk first, then the rename (all or nothing), then
-    its entry in the folder, so that a file whose STATE was echoed survives a power loss."""
-    folder = os.path.dirname(final)
-    make_folders(folder)
-    sync_to_disk(source)
-    os.replace(source, final)
-    sync_to_disk(folder)
 
 
 @dataclass(frozen=True)
@@ -245,23 +215,45 @@ class FileLoader:
 
     def finalize(self, stream: TargetStream) -> None:
         """An overwrite is complete: move the new files into the stream's folder, then delete the old ones, so that
-        readers see the old files until every new one is there (a new file may take an old one's name: kept)."""
+        readers see the old files until every new one is there (a new file may take an old one's name: kept).
+
+        The new files' final paths are written down before the first move: a swap interrupted halfway has moved
+        some of them among the old files already, and its rerun must tell them from the old ones it deletes."""
         if not stream.truncate:
             return
         folder, shadow = self.stream_prefix(stream), self.shadow_prefix(stream)
+        marker, manifest = shadow + GENERATION_MARKER, shadow + FINALIZING
         old = self._files(folder)
-        new = [path for path in self._files(shadow) if path != shadow + GENERATION_MARKER]
+        new = sorted(path for path in self._files(shadow) if path not in (marker, manifest))
         moves = {path: folder + path[len(shadow) :] for path in new}
+        placed = self._write_down(manifest, set(moves.values()))
         for path, destination in moves.items():
             self._move(path, destination)
-        placed = set(moves.values())
         replaced = [path for path in old if path not in placed]
         for path in replaced:
             self.target.fs.delete_file(path)
-        self.target.fs.delete_file(shadow + GENERATION_MARKER)
+        self.target.fs.delete_file(manifest)
+        self.target.fs.delete_file(marker)
         if self.target.local:
             self.target.fs.delete_dir(shadow.rstrip("/"))
-        logger.info(f"{stream.label}: overwrite complete: {len(new)} new file(s) in place of {len(replaced)}")
+        logger.info(f"{stream.label}: overwrite complete: {len(placed)} new file(s) in place of {len(replaced)}")
+
+    def _write_down(self, manifest: str, destinations: set[str]) -> set[str]:
+        """Every final path of this overwrite's new files: `destinations` and those an interrupted swap of the same
+        overwrite already moved (its manifest), written to `manifest` for good before any move."""
+        if self.target.fs.get_file_info(manifest).type == pafs.FileType.File:
+            with self.target.fs.open_input_stream(manifest) as source:
+                destinations = destinations | set(json.loads(source.read()))
+        text = json.dumps(sorted(destinations)).encode()
+        if self.target.local:
+            scratch = os.path.join(self.scratch.name, FINALIZING)
+            with open(scratch, "wb") as out:
+                out.write(text)
+            place(scratch, manifest)
+        else:
+            with self.target.fs.open_output_stream(manifest) as out:
+                out.write(text)
+        return destinations
 
     def close(self) -> None:
         """Drop what no commit published (on success there is nothing left)."""

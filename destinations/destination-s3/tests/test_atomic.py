@@ -254,3 +254,38 @@ def test_state_in_same_chunk_as_records_commits_them(cli: Cli, local_store: Loca
         list(range(10)),
         list(range(10, 15)),
     ]
+
+
+def test_a_swap_interrupted_halfway_keeps_what_it_moved_when_rerun(cli: Cli, local_store: LocalStore) -> None:
+    """An overwrite's swap that fails after moving some of its new files among the old ones (here a folder stands
+    where its last file goes): the rerun of the same overwrite must delete only the old files, not the new ones
+    the interrupted swap had already moved."""
+    config = local_store.config(format="jsonl", commit_interval_rows=1)
+    old = [record("events", {"id": -1, "v": "old"}), state("events", {"old": True})]
+    first = cli.write(config, catalog(stream_entry("events", PROPS, mode="overwrite", generation_id=1)), old)
+    assert first.exit_code == 0, first.describe()
+
+    cat = catalog(stream_entry("events", PROPS, mode="overwrite", generation_id=2, minimum_generation_id=2))
+    for n in range(4):  # four attempts of the sync, each ending before the stream is COMPLETE: four new files wait
+        piece = [status("events", "STARTED"), record("events", {"id": n, "v": "new"}), state("events", {"after": n})]
+        assert cli.write(config, cat, piece).exit_code == 0
+    shadow = "default/.airbyte_tmp/events/"
+    waiting = sorted(e for e in local_store.entries() if e.startswith(shadow) and "/_airbyte" not in e)
+    assert len(waiting) == 4, local_store.entries()
+    last = local_store.folder / HEAD / waiting[-1][len(shadow) :]
+    last.mkdir(parents=True)  # the swap's last move fails on it
+
+    done = [state("events", {"after": 4}), status("events", "COMPLETE")]
+    interrupted = cli.write(config, cat, done)
+    assert interrupted.exit_code != 0, interrupted.describe()
+    assert sorted(rows_in_files(local_store, HEAD)) == [-1, 0, 1, 2], "moved in name order: all but the last"
+
+    last.rmdir()
+    rerun = cli.write(config, cat, done)
+    assert rerun.exit_code == 0, rerun.describe()
+    assert sorted(rows_in_files(local_store, HEAD)) == [0, 1, 2, 3], "the rerun deleted files the swap had moved"
+    assert not [e for e in local_store.entries() if ".airbyte_tmp/" in e]
+
+
+def rows_in_files(store: Store, head: str) -> list[int]:
+    return [n for path in store.files(head) for n in readable_ids(store, path, "jsonl", "none")]
