@@ -57,6 +57,7 @@ class FileConfig:
     endpoint_url: str | None = None
     sample_rows: int = 10_000
     batch_bytes: int = 4 << 20
+    checkpoint_seconds: float = 10.0  # a STATE follows a file when the last one is this old (and the last file)
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> FileConfig:
@@ -103,4 +104,5 @@ class FileConfig:
             endpoint_url=raw.get("endpoint_url"),
             sample_rows=int(raw.get("sample_rows", 10_000)),
             batch_bytes=int(raw.get("batch_bytes", 4 << 20)),
+            checkpoint_seconds=float(raw.get("checkpoint_interval_seconds", cls.checkpoint_seconds)),
         )

@@ -1,16 +1,19 @@
 """source-file: spec, check, discover and read of CSV, JSONL and Parquet files, local or on S3.
 
-Files are read oldest first (by modification time, then URL). A STATE follows each file: the newest
-modification time read so far and the URLs and sizes read at exactly that time, so that a later file with the
-same timestamp (or one rewritten with another size within it) is still read next time and none is read twice.
-Incremental reads skip what the state covers; a full refresh reads everything (its own STATEs let an interrupted
-read resume, and the final one says it is done).
+Files are read oldest first (by modification time, then URL). The state remembers every file read (its URL,
+modification time and size, as Airbyte's file-based CDK does): a file is read when it is not in that history or has
+changed since, whatever its modification time, so that one moved or copied in with an old time is not left out.
+The history keeps the newest HISTORY_MAX files; below the oldest ones it gave up (`horizon_us`), a file it does not
+know counts as read. A STATE follows a file when the last one is `checkpoint_interval_seconds` old, and the last
+file. Incremental reads skip what the state covers; a full refresh reads everything (its own STATEs let an
+interrupted read resume, and the final one says it is done).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -40,7 +43,7 @@ from source_core.progress import Progress
 from source_file.config import FileConfig, StreamConfig
 from source_file.convert import Converter
 from source_file.formats import FileError, read_raw, sample_schema
-from source_file.storage import FileRef, Storage
+from source_file.storage import FileRef, Storage, iso_of_us
 from source_file.types import FILE_MODIFIED, FILE_URL, json_schema_of
 
 METADATA = {
@@ -49,6 +52,7 @@ METADATA = {
 }
 DONE = "__ab_full_refresh_sync_complete"
 FULL_REFRESH = "full_refresh"  # marks a full refresh's checkpoints: only a full refresh resumes from them
+HISTORY_MAX = 10_000  # files a state remembers; beyond, the oldest give way to `horizon_us`
 
 
 def file_error(exc: FileError) -> AirbyteTracedException:
@@ -60,15 +64,61 @@ def list_files(storage: Storage, stream: StreamConfig) -> list[FileRef]:
     return sorted(found.values())
 
 
-def unread(file: FileRef, cursor: int, done_at_cursor: Mapping[str, int | None]) -> bool:
-    """Whether the state leaves `file` to read: newer than the cursor, or at it and either not read or read with
-    another size (rewritten within the second it was read in: S3 keeps whole seconds and its listing no ETag)."""
-    if file.modified_us != cursor:
-        return file.modified_us > cursor
-    if file.url not in done_at_cursor:
-        return True
-    size = done_at_cursor[file.url]
-    return size is not None and size != file.size
+def from_cursor(state: Mapping[str, Any], listed: Iterable[FileRef]) -> dict[str, Any]:
+    """A state of the versions before the history (`modified_us`, the newest modification time read, and the files
+    read at exactly that time: `files_at_cursor`, `sizes_at_cursor`) in today's shape, leaving the same files to
+    read: the listed files it counts as read at that time go into the history, and every older one behind the
+    horizon. A file newer than that time, or at it and not read (or rewritten with another size), is read."""
+    cursor = int(state["modified_us"])
+    done, sizes = set(state.get("files_at_cursor") or ()), state.get("sizes_at_cursor") or {}
+    history = {f.url: [f.modified_us, f.size] for f in listed
+               if f.modified_us == cursor and f.url in done and sizes.get(f.url, f.size) == f.size}  # fmt: skip
+    return {"modified_us": cursor, "history": history} | ({"horizon_us": cursor - 1} if cursor >= 0 else {})
+
+
+class History:
+    """The files a state says are read: URL -> [modification time (us), size] of the version read, at most
+    HISTORY_MAX of them, and `horizon_us`, the newest modification time of those it has let go (if any)."""
+
+    def __init__(self, state: Mapping[str, Any]) -> None:
+        self.files = {url: (int(m), int(size)) for url, (m, size) in (state.get("history") or {}).items()}
+        horizon = state.get("horizon_us")
+        self.horizon = None if horizon is None else int(horizon)
+        self.newest = int(state.get("modified_us", -1))  # the newest modification time read: for people to look at
+
+    def unread(self, file: FileRef) -> bool:
+        """Not read yet: not in the history (and newer than its horizon), or read in another version."""
+        read = self.files.get(file.url)
+        if read is not None:
+            return read != (file.modified_us, file.size)
+        return self.horizon is None or file.modified_us > self.horizon
+
+    def add(self, file: FileRef) -> None:
+        self.files.pop(file.url, None)  # in the order of reading
+        self.files[file.url] = (file.modified_us, file.size)
+        self.newest = max(self.newest, file.modified_us)
+
+    def trim(self, pending: Sequence[FileRef]) -> None:
+        """Lets the oldest files go beyond HISTORY_MAX, moving the horizon up to them, but never so far that it
+        would cover one of `pending` (the files still to read in this run, oldest first): this state must leave
+        them to read. Until then the history may hold more."""
+        excess = len(self.files) - HISTORY_MAX
+        if excess <= 0:
+            return
+        before = pending[0].modified_us if pending else None
+        keep = {f.url for f in pending}
+        oldest = sorted((m, url) for url, (m, _) in self.files.items()
+                        if (before is None or m < before) and url not in keep)[:excess]  # fmt: skip
+        for _, url in oldest:
+            del self.files[url]
+        if oldest:
+            self.horizon = max(oldest[-1][0], -1 if self.horizon is None else self.horizon)
+
+    def state(self) -> dict[str, Any]:
+        cursor = {"cursor": iso_of_us(self.newest)} if self.newest >= 0 else {}
+        horizon = {} if self.horizon is None else {"horizon_us": self.horizon}
+        history = {url: [m, size] for url, (m, size) in self.files.items()}
+        return cursor | {"modified_us": self.newest, "history": history} | horizon
 
 
 class SourceFile(BatchSource):
@@ -191,29 +241,34 @@ class StreamReader:
 
     def read(self, state: Mapping[str, Any] | None) -> Iterator[AirbyteMessage | Records]:
         state = self._start(state)
-        cursor = int(state.get("modified_us", -1))
-        done_at_cursor: dict[str, int | None] = dict.fromkeys(state.get("files_at_cursor", []))  # url -> size
-        done_at_cursor.update(state.get("sizes_at_cursor", {}))
-        files = [f for f in list_files(self.storage, self.stream) if unread(f, cursor, done_at_cursor)]
+        listed = list_files(self.storage, self.stream)
+        if "modified_us" in state and "history" not in state:
+            state = from_cursor(state, listed)
+        history = History(state)
+        files = [f for f in listed if history.unread(f)]
         self.logger.info(f"{self.stream.name}: {len(files)} file(s) to read")
         progress = Progress(self.logger, self.stream.name)
-        for file in files:
-            yield from self._file(file, progress)
-            if file.modified_us > cursor:
-                cursor, done_at_cursor = file.modified_us, {}
-            done_at_cursor[file.url] = file.size
-            yield state_message(self.stream.name, self.namespace, self._checkpoint(file, done_at_cursor))
+        saved, since = 0, time.monotonic()  # files[:saved] are in a STATE, the last one emitted at `since`
+        for index, file in enumerate(files):
+            try:
+                yield from self._file(file, progress)
+            except Exception:
+                if saved < index:  # what was read before this file need not be read again
+                    yield self._checkpoint(history, files[index:])
+                raise
+            history.add(file)
+            if index + 1 == len(files) or time.monotonic() - since >= self.settings.checkpoint_seconds:
+                yield self._checkpoint(history, files[index + 1 :])
+                saved, since = index + 1, time.monotonic()
         if not self.incremental:
             yield state_message(self.stream.name, self.namespace, {DONE: True})
-        elif not files:  # nothing new: the state stays as it was, said again
-            yield state_message(self.stream.name, self.namespace, state or {"modified_us": -1, "files_at_cursor": []})
+        elif not files:  # nothing new: the state is said again (in today's shape if it was an older one)
+            yield self._checkpoint(history, [])
         progress.finish()
 
-    def _checkpoint(self, file: FileRef, done_at_cursor: Mapping[str, int | None]) -> dict[str, Any]:
-        urls = sorted(done_at_cursor)
-        sizes = {url: done_at_cursor[url] for url in urls if done_at_cursor[url] is not None}
-        return {"cursor": file.modified, "modified_us": file.modified_us, "files_at_cursor": urls,
-                "sizes_at_cursor": sizes} | self.mode_marker  # fmt: skip
+    def _checkpoint(self, history: History, pending: Sequence[FileRef]) -> AirbyteMessage:
+        history.trim(pending)
+        return state_message(self.stream.name, self.namespace, history.state() | self.mode_marker)
 
     def _file(self, file: FileRef, progress: Progress) -> Iterator[Records]:
         names = [c.name for c in self.columns]

@@ -18,6 +18,12 @@ GLOB_CHARS = set("*?[{")
 GLOB_FLAGS = wglob.GLOBSTAR | wglob.BRACE  # `**` across folders, `{a,b}` alternatives
 
 
+def iso_of_us(modified_us: int) -> str:
+    """A modification time in microseconds since the epoch as ISO 8601 text in UTC: 2024-03-01T10:00:00.123456Z."""
+    stamp = dt.datetime.fromtimestamp(modified_us / 1e6, dt.UTC)
+    return stamp.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
 @dataclass(frozen=True, order=True)
 class FileRef:
     """One file: ordered by modification time, then URL (the order files are read in)."""
@@ -29,8 +35,7 @@ class FileRef:
 
     @property
     def modified(self) -> str:
-        stamp = dt.datetime.fromtimestamp(self.modified_us / 1e6, dt.UTC)
-        return stamp.isoformat(timespec="microseconds").replace("+00:00", "Z")
+        return iso_of_us(self.modified_us)
 
 
 def s3_filesystem(

@@ -207,10 +207,10 @@ def test_skip_leaves_an_unreadable_file_out(skipping):
     records = [r["data"] for r in skipping.run.records if r["stream"] == "corrupt_parquet"]
     assert {r[FILE_URL] for r in records} == {str(skipping.paths["good_parquet"])}
     assert all(r[FILE_MODIFIED] for r in records)
-    # both files count as done: a STATE after each, then the end of the full refresh
+    # both files count as done: the STATE after them holds both, then the end of the full refresh
     states = [s["stream"]["stream_state"] for s in skipping.run.states
               if s["stream"]["stream_descriptor"]["name"] == "corrupt_parquet"]  # fmt: skip
-    done = {url for s in states for url in s.get("files_at_cursor", [])}
+    done = {url for s in states for url in s.get("history", {})}
     assert done == {str(skipping.paths["corrupt_parquet"]), str(skipping.paths["good_parquet"])}
     assert states[-1] == {"__ab_full_refresh_sync_complete": True}
 
@@ -255,6 +255,6 @@ def test_skip_does_not_checkpoint_a_file_cut_short(connector, data_dir: Path):
     run = connector.run("read", config, catalog_of(config))
     assert run.exit_code != 0
     assert run.records, "the rows before the break come out"
-    assert not [s for s in run.stream_states if s.get("files_at_cursor")]
+    assert not [s for s in run.stream_states if s.get("history")]
     (error,) = [e for e in run.errors if e.get("stream_descriptor")]
     assert str(cut) in error["message"] and "not the rest of a file" in error["message"]

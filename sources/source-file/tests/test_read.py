@@ -1,4 +1,4 @@
-"""`read` of local files: values as typed JSON, file metadata on every record, a STATE after every file.
+"""`read` of local files: values as typed JSON, file metadata on every record, a STATE after the last file.
 
 One discover and one full-refresh read over a stream of each kind are shared by most tests of this module.
 """
@@ -178,45 +178,25 @@ def test_every_record_names_its_file_and_modification_time(sync):
         assert record[FILE_MODIFIED] == iso_of_ns(MTIMES[file])
 
 
-def test_files_are_read_oldest_first_with_a_state_after_each(sync):
+def test_files_are_read_oldest_first_with_a_state_after_the_last(sync):
+    """Read within the checkpoint interval (10 s), the files get one STATE, after the last: it holds them all."""
     run = sync.run
     multi = [(kind, value) for kind, value in stream_sequence(run, "multi")]
-    expected: list[tuple[str, Any]] = []
-    for file, ids in MULTI.items():
-        expected += [("RECORD", i) for i in ids]
-        expected.append(("STATE", file))
-    expected.append(("STATE", "done"))
-    got = []
-    for kind, value in multi:
-        if kind == "RECORD":
-            got.append(("RECORD", value["id"]))
-        elif value.get("__ab_full_refresh_sync_complete"):
-            got.append(("STATE", "done"))
-        else:
-            (url,) = [f for f in MULTI if sync.path(f) == value["files_at_cursor"][-1]]
-            got.append(("STATE", url))
-    assert got == expected
-
-    states = sync.states("multi")
-    assert len(states) == len(MULTI) + 1
-    for state, (file, ids) in zip(states, MULTI.items(), strict=False):
-        ns = MTIMES[file]
-        assert state["stream"]["stream_state"] == {
-            "cursor": iso_of_ns(ns),
-            "modified_us": ns // 1000,
-            "files_at_cursor": [sync.path(file)],
-            "sizes_at_cursor": {sync.path(file): Path(sync.path(file)).stat().st_size},
-            "full_refresh": True,
-        }
-        assert state["sourceStats"]["recordCount"] == len(ids)
-    assert states[-1]["stream"]["stream_state"] == {"__ab_full_refresh_sync_complete": True}
-    assert states[-1]["sourceStats"]["recordCount"] == 0
+    got = [("RECORD", value["id"]) if kind == "RECORD" else ("STATE", value) for kind, value in multi]
+    newest = MTIMES["multi/x/y/m.csv"]
+    history = {sync.path(f): [MTIMES[f] // 1000, Path(sync.path(f)).stat().st_size] for f in MULTI}
+    assert got == [("RECORD", i) for i in [1, 2, 3, 4, 5, 6]] + [
+        ("STATE", {"cursor": iso_of_ns(newest), "modified_us": newest // 1000, "history": history,
+                   "full_refresh": True}),
+        ("STATE", {"__ab_full_refresh_sync_complete": True}),
+    ]  # fmt: skip
+    assert [s["sourceStats"]["recordCount"] for s in sync.states("multi")] == [6, 0]
 
 
 def test_every_stream_gets_a_state_and_statuses(sync):
     for name in sync.catalog:
         states = sync.states(name)
-        assert len(states) == (len(MULTI) if name == "multi" else 1) + 1, name
+        assert len(states) == 2, name  # after the last file, and the end of the full refresh
         assert states[-1]["stream"]["stream_state"] == {"__ab_full_refresh_sync_complete": True}
         assert sum(s["sourceStats"]["recordCount"] for s in states) == len(sync.records(name))
         assert [s for n, s in sync.run.statuses if n == name] == ["STARTED", "RUNNING", "COMPLETE"], name
@@ -235,7 +215,7 @@ def test_second_full_refresh_from_the_complete_state_reads_everything_again(sync
     assert [r["id"] for r in again.data] == [1, 2, 3, 4, 5, 6]
     assert strict(again.data) == strict(sync.records("multi"))
     assert again.stream_states[-1] == {"__ab_full_refresh_sync_complete": True}
-    assert [s["sourceStats"]["recordCount"] for s in again.states] == [2, 3, 1, 0]
+    assert [s["sourceStats"]["recordCount"] for s in again.states] == [6, 0]
 
 
 def stream_sequence(run: Run, name: str) -> list[tuple[str, Any]]:
@@ -372,11 +352,11 @@ def test_empty_files_have_no_rows(connector, data_dir: Path):
     write(data_dir / "d.csv", "id\n1\n")
     for number, name in enumerate(("a_empty.csv", "b_empty.csv.gz", "c_blank.csv", "d.csv")):
         set_mtime(data_dir / name, BASE_NS + number * SECOND)
-    config = config_of(stream("files", data_dir / "*.csv*"))
+    config = config_of(stream("files", data_dir / "*.csv*"), checkpoint_interval_seconds=0)
     run = connector.run("read", config, connector.catalog(config, "incremental"))
     assert run.exit_code == 0, run.describe()
     assert [d["id"] for d in run.data] == [1]
-    assert len(run.stream_states) == 4
+    assert [len(s["history"]) for s in run.stream_states] == [1, 2, 3, 4]
 
 
 def test_jsonl_utf8_bom_is_not_part_of_the_first_line(connector, data_dir: Path):

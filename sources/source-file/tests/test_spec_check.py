@@ -58,7 +58,7 @@ def test_spec_is_a_valid_schema_with_secrets_marked(connector):
     props = schema["properties"]
     assert props["aws_access_key_id"].get("airbyte_secret") is True
     assert props["aws_secret_access_key"].get("airbyte_secret") is True
-    for name in ("region", "endpoint_url", "streams", "sample_rows", "batch_bytes"):
+    for name in ("region", "endpoint_url", "streams", "sample_rows", "batch_bytes", "checkpoint_interval_seconds"):
         assert not props[name].get("airbyte_secret"), name
     item = props["streams"]["items"]
     assert set(item["required"]) == {"name", "globs"}
