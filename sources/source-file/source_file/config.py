@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +84,12 @@ class FileConfig:
             schema = item.get("schema")
             if schema is not None and not isinstance(schema.get("properties"), dict):
                 raise config_error(f"Stream '{item['name']}': schema needs a `properties` object.")
+            for prop, value in (schema or {}).get("properties", {}).items():
+                if not isinstance(value, dict):
+                    raise config_error(
+                        f"Stream '{item['name']}': schema property '{prop}' is {json.dumps(value)}, not a JSON schema "
+                        f'object: write it as {{"{prop}": {{"type": "string"}}}} (or another type).'
+                    )
             streams.append(
                 StreamConfig(
                     name=item["name"],

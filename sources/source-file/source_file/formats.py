@@ -20,6 +20,7 @@ import duckdb
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -29,6 +30,7 @@ from source_file.config import COMPRESSIONS, StreamConfig
 from source_file.storage import FileRef, Storage
 
 logger = logging.getLogger("airbyte")
+LEADING_ZERO = r"^\s*[+-]?0[0-9]"  # 007, -0123: a code, not a number (0, 0.5 and 10 are numbers)
 
 
 class FileError(Exception):
@@ -260,38 +262,75 @@ def _parquet(storage: Storage, file: FileRef, columns: list[str]) -> Iterator[Ra
         raise FileError(f"{file.url}: not a readable Parquet file: {exc}") from exc
 
 
-def sample_schema(storage: Storage, file: FileRef, stream: StreamConfig, rows: int, block_bytes: int) -> pa.Schema:
+def sample_schema(
+    storage: Storage, file: FileRef, stream: StreamConfig, rows: int, block_bytes: int
+) -> tuple[pa.Schema, bool]:
     """The Arrow schema of `file`: Parquet's own, or the one inferred from its first `rows` rows (CSV: pyarrow;
-    JSONL: DuckDB, which gives a field of several JSON types the JSON type)."""
+    JSONL: DuckDB, which gives a field of several JSON types the JSON type); and whether the file has any row (an
+    empty file, or one of blank lines or only a header, has none: its schema is its header's columns, if any)."""
     fmt = stream.format_of(file.path)
     try:
         if fmt == "parquet":
             with storage.open(file) as source:
-                return pq.ParquetFile(source).schema_arrow
-        with _open(storage, file) as source:
-            if fmt == "jsonl":
+                parquet = pq.ParquetFile(source)
+                return parquet.schema_arrow, parquet.metadata.num_rows > 0
+        if fmt == "jsonl":
+            with _open(storage, file) as source:
                 return _jsonl_schema(source, stream, rows)
-            read, parse = _csv_options(stream, block_bytes, lambda row: "skip")
-            convert = pacsv.ConvertOptions(null_values=list(stream.csv.null_values), strings_can_be_null=True)
-            reader = pacsv.open_csv(source, read_options=read, parse_options=parse, convert_options=convert)
-            batches, seen = [], 0
-            for batch in reader:
-                batches.append(batch)
-                seen += batch.num_rows
-                if seen >= rows:
-                    break
-            return pa.Table.from_batches(batches, schema=reader.schema).slice(0, rows).schema
+        return _csv_schema(storage, file, stream, rows, block_bytes)
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError, duckdb.Error) as exc:
         raise FileError(f"{file.url}: cannot infer a schema: {exc}") from exc
 
 
-def _jsonl_schema(source: pa.NativeFile, stream: StreamConfig, rows: int) -> pa.Schema:
+def _csv_sample(
+    storage: Storage, file: FileRef, stream: StreamConfig, rows: int, block_bytes: int, convert: pacsv.ConvertOptions
+) -> pa.Table:
+    read, parse = _csv_options(stream, block_bytes, lambda row: "skip")
+    with _open(storage, file) as source:
+        reader = pacsv.open_csv(source, read_options=read, parse_options=parse, convert_options=convert)
+        batches, seen = [], 0
+        for batch in reader:
+            batches.append(batch)
+            seen += batch.num_rows
+            if seen >= rows:
+                break
+        return pa.Table.from_batches(batches, schema=reader.schema).slice(0, rows)
+
+
+def _csv_schema(
+    storage: Storage, file: FileRef, stream: StreamConfig, rows: int, block_bytes: int
+) -> tuple[pa.Schema, bool]:
+    """pyarrow's inference over the first `rows` rows, except that a number column with a value such as 007 or 0123
+    (a code, whose zeros a number would lose; 0 and 0.5 are numbers) is a string."""
+    convert = pacsv.ConvertOptions(null_values=list(stream.csv.null_values), strings_can_be_null=True)
+    try:
+        sample = _csv_sample(storage, file, stream, rows, block_bytes, convert)
+    except pa.ArrowInvalid as exc:
+        if "Empty CSV file" in str(exc):  # no line but blank ones (see _csv_reader)
+            return pa.schema([]), False
+        raise
+    schema = sample.schema
+    numeric = [f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]
+    if numeric:
+        as_text = pacsv.ConvertOptions(column_types=dict.fromkeys(numeric, pa.string()), include_columns=numeric)
+        texts = _csv_sample(storage, file, stream, rows, block_bytes, as_text)
+        for name in numeric:
+            if pc.any(pc.match_substring_regex(texts[name], LEADING_ZERO)).as_py():
+                schema = schema.set(schema.get_field_index(name), pa.field(name, pa.string()))
+    return schema, sample.num_rows > 0
+
+
+def _jsonl_schema(source: pa.NativeFile, stream: StreamConfig, rows: int) -> tuple[pa.Schema, bool]:
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as sample:
+        lines = 0  # not blank
         for number, line in enumerate(io.BufferedReader(source), start=1):
             if number > rows:
                 break
             sample.write(line)
+            lines += bool(line.strip())
         sample.flush()
+        if not lines:  # DuckDB would make up a column `json`
+            return pa.schema([]), False
         with duckdb.connect() as db:
             relation = db.read_json(sample.name, format="newline_delimited", ignore_errors=stream.skip_errors)
-            return relation.limit(0).to_arrow_table().schema
+            return relation.limit(0).to_arrow_table().schema, True

@@ -64,6 +64,21 @@ def list_files(storage: Storage, stream: StreamConfig) -> list[FileRef]:
     return sorted(found.values())
 
 
+def newest_schema(
+    storage: Storage, files: Sequence[FileRef], stream: StreamConfig, rows: int, block_bytes: int
+) -> tuple[pa.Schema, bool]:
+    """The schema of the newest of `files` (oldest first, not empty) that has rows, and True; when none has, the
+    newest one's (its header's columns, if any) and False."""
+    newest: pa.Schema | None = None
+    for file in reversed(files):
+        schema, has_rows = sample_schema(storage, file, stream, rows, block_bytes)
+        if has_rows:
+            return schema, True
+        newest = schema if newest is None else newest  # an empty schema is falsy: no `or`
+    assert newest is not None, "no files"
+    return newest, False
+
+
 def from_cursor(state: Mapping[str, Any], listed: Iterable[FileRef]) -> dict[str, Any]:
     """A state of the versions before the history (`modified_us`, the newest modification time read, and the files
     read at exactly that time: `files_at_cursor`, `sizes_at_cursor`) in today's shape, leaving the same files to
@@ -126,21 +141,22 @@ class SourceFile(BatchSource):
         try:
             settings = FileConfig.parse(config)
             storage = Storage(settings)
-            empty = []
+            empty, no_rows = [], []
             for stream in settings.streams:
                 files = list_files(storage, stream)
                 if not files:
                     empty.append(stream.name)
-                    continue
-                sample_schema(storage, files[-1], stream, 100, settings.batch_bytes)
+                elif not newest_schema(storage, files, stream, 100, settings.batch_bytes)[1]:
+                    no_rows.append(stream.name)
         except AirbyteTracedException as exc:
             return AirbyteConnectionStatus(status=Status.FAILED, message=exc.message)
         except FileError as exc:
             return AirbyteConnectionStatus(status=Status.FAILED, message=str(exc))
-        if empty:
-            return AirbyteConnectionStatus(
-                status=Status.SUCCEEDED, message=f"No file matches yet for stream(s) {', '.join(empty)}."
-            )
+        notes = [f"No file matches yet for stream(s) {', '.join(empty)}."] if empty else []
+        if no_rows:
+            notes.append(f"The files of stream(s) {', '.join(no_rows)} are all empty (no rows) yet.")
+        if notes:
+            return AirbyteConnectionStatus(status=Status.SUCCEEDED, message=" ".join(notes))
         return AirbyteConnectionStatus(status=Status.SUCCEEDED)
 
     def discover(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteCatalog:
@@ -159,7 +175,7 @@ class SourceFile(BatchSource):
                     "a schema from: add files, or give the stream a `schema`."
                 )
             try:
-                schema = sample_schema(storage, files[-1], stream, settings.sample_rows, settings.batch_bytes)
+                schema, _ = newest_schema(storage, files, stream, settings.sample_rows, settings.batch_bytes)
             except FileError as exc:
                 raise file_error(exc) from exc
             properties = {field.name: json_schema_of(field.type) for field in schema}

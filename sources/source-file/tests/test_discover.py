@@ -11,7 +11,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from .conftest import FILE_MODIFIED, FILE_URL, Connector, config_of, jsonl, stream, write
+from .conftest import (
+    BASE_NS,
+    FILE_MODIFIED,
+    FILE_URL,
+    Connector,
+    config_of,
+    configured_catalog,
+    jsonl,
+    set_mtime,
+    stream,
+    write,
+)
 
 METADATA = {
     FILE_URL: {"type": "string"},
@@ -174,3 +185,64 @@ def test_discover_with_on_error_skip_ignores_a_bad_jsonl_line(connector, data_di
     run = connector.run("discover", config_of(stream("s", data_dir / "some-bad.jsonl", on_error="skip")))
     assert run.exit_code == 0, run.describe()
     assert props(run.catalog, "s") == {"id": {"type": ["null", "integer"]}, "v": {"type": ["null", "string"]}}
+
+
+def test_csv_codes_with_leading_zeros_stay_strings(connector, data_dir: Path):
+    """007 or 0123 as a number would lose its zeros: such a column is a string; 0, 0.5 and 10 stay numbers."""
+    write(data_dir / "codes.csv", "id,code,signed,padded_num,zero,ratio\n1,007,-01,00.5,0,0.5\n2,0123,3,1.5,10,2\n")
+    config = config_of(stream("codes", data_dir / "codes.csv"))
+    run = connector.run("discover", config)
+    assert run.exit_code == 0, run.describe()
+    assert props(run.catalog, "codes") == {
+        "id": {"type": ["null", "integer"]},
+        "code": {"type": ["null", "string"]},
+        "signed": {"type": ["null", "string"]},
+        "padded_num": {"type": ["null", "string"]},
+        "zero": {"type": ["null", "integer"]},
+        "ratio": {"type": ["null", "number"]},
+    }
+    read = connector.run("read", config, configured_catalog(run.catalog.values()))
+    assert read.exit_code == 0, read.describe()
+    assert [(d["code"], d["signed"]) for d in read.data] == [("007", "-01"), ("0123", "3")]
+
+
+def test_empty_newest_csv_files_are_skipped_for_the_schema(connector, data_dir: Path):
+    """The newest files have no rows (0 bytes, a header only, blank lines): the schema is the newest file's with rows,
+    and check and discover succeed."""
+    write(data_dir / "a_rows.csv", "id,when\n1,2024-01-02\n")
+    write(data_dir / "b_older_rows.csv", "id,when\nx,y\n")  # older than a_rows: not the one to go by
+    write(data_dir / "c_empty.csv", b"")
+    write(data_dir / "d_header.csv", "id,when\n")
+    write(data_dir / "e_blank.csv", "\n\n")
+    for number, name in enumerate(("b_older_rows.csv", "a_rows.csv", "c_empty.csv", "d_header.csv", "e_blank.csv")):
+        set_mtime(data_dir / name, BASE_NS + number * 10**9)
+    config = config_of(stream("s", data_dir / "*.csv"))
+    check = connector.run("check", config)
+    assert check.exit_code == 0, check.describe()
+    assert check.connection_status == {"status": "SUCCEEDED"}, check.connection_status
+    run = connector.run("discover", config)
+    assert run.exit_code == 0, run.describe()
+    assert props(run.catalog, "s") == {"id": {"type": ["null", "integer"]}, "when": {"type": ["null", "string"],
+                                                                                       "format": "date"}}  # fmt: skip
+
+
+def test_stream_whose_files_are_all_empty(connector, data_dir: Path):
+    """No file has rows: discover gives the stream with only the metadata columns (or a header's columns, as text),
+    and check succeeds saying which streams have only empty files, as it does for a stream without files."""
+    write(data_dir / "none" / "a.csv", b"")
+    write(data_dir / "none" / "b.csv", "\n\n")
+    write(data_dir / "none" / "c.jsonl", "\n")
+    write(data_dir / "header" / "a.csv", "id,name\n")
+    write(data_dir / "fine.csv", "id\n1\n")
+    config = config_of(stream("none", data_dir / "none" / "*"), stream("header", data_dir / "header" / "*.csv"),
+                       stream("fine", data_dir / "fine.csv"))  # fmt: skip
+    run = connector.run("discover", config)
+    assert run.exit_code == 0, run.describe()
+    assert props(run.catalog, "none") == {}
+    assert props(run.catalog, "header") == {"id": {"type": ["null", "string"]}, "name": {"type": ["null", "string"]}}
+    check = connector.run("check", config)
+    assert check.exit_code == 0, check.describe()
+    assert check.connection_status["status"] == "SUCCEEDED", check.connection_status
+    message = check.connection_status["message"]
+    assert "none" in message and "header" in message and "empty" in message, message
+    assert "fine" not in message, message

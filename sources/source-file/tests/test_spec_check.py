@@ -140,6 +140,25 @@ def test_unknown_csv_encoding_is_a_config_error(connector, readable):
     assert "no-such-encoding-42" in run.errors[0]["message"]
 
 
+def test_user_schema_property_that_is_not_an_object_is_a_config_error(connector, readable):
+    """{"a": "string"} instead of {"a": {"type": "string"}}: check, discover and read say which stream and property,
+    and the shape expected (it was a system error at read)."""
+    config = json.loads(json.dumps(readable))
+    config["streams"][0]["schema"] = {"type": "object", "properties": {"id": {"type": "integer"}, "name": "string"}}
+    words = ["'csv'", "'name'", '{"name": {"type": "string"}}']
+    failed(connector.run("check", config), *words)
+    catalog = {"streams": [{"stream": {"name": "csv", "json_schema": config["streams"][0]["schema"],
+                                       "supported_sync_modes": ["full_refresh"]},
+                            "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}]}  # fmt: skip
+    for run in (connector.run("discover", config), connector.run("read", config, catalog)):
+        assert run.exit_code != 0, run.describe()
+        assert run.records == [] and run.of("CATALOG") == []
+        assert run.errors, run.describe()
+        assert run.errors[0]["failure_type"] == "config_error", run.errors
+        for word in words:
+            assert word in run.errors[0]["message"], run.errors[0]["message"]
+
+
 SECRET_NUMBER = 987654321123
 
 
