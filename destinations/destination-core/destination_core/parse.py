@@ -451,10 +451,14 @@ class MessageParser:
                     f"stdin line {first_line + 1}: a RECORD for stream '{where}', which the configured catalog "
                     "does not hold. Add the stream to the catalog or leave it out of the source's catalog."
                 )
-            # one query per stream and chunk (planning it costs about 10 ms), its rows cut at the last STATE: they
-            # come in line order (preserve_insertion_order)
+            # one query per stream and chunk (planning it costs about 10 ms), its rows cut at the last STATE. They
+            # come in line order (preserve_insertion_order) except where the query joins `lines` (exact numbers):
+            # then they are put back in it
             rows = self._rows(stream)
             lines = int_values(rows.column(SEQ))
+            if np.any(lines[1:] < lines[:-1]):
+                order = np.argsort(lines, kind="stable")
+                rows, lines = rows.take(int_array(order)), lines[order]
             cut = int(np.searchsorted(lines, split))
             for part, table, seq in (
                 (chunk.before, rows.slice(0, cut), lines[:cut]),

@@ -189,3 +189,19 @@ def test_a_line_longer_than_the_buffer_after_other_lines_grows_it() -> None:
     long = b"x" * 100
     pieces = [bytes(piece) for piece in read_lines(io.BytesIO(b"short\n" + long + b"\nend"), 16)]
     assert b"".join(pieces) == b"short\n" + long + b"\nend\n"
+
+
+@pytest.mark.parametrize("exact_numbers", [False, True])
+def test_rows_are_cut_at_the_last_state_in_line_order(exact_numbers: bool) -> None:
+    """The chunk's rows of a stream come from one query, cut at its last STATE: whatever order the database gives
+    them in (exact numbers join each row to its line), rows before the STATE go before it, the rest after."""
+    raw = catalog(stream_entry("s", {"id": {"type": "integer"}, "n": {"type": "number"}}))
+    streams = target_streams(read_catalog(raw), str.lower, lambda ns: ns or "main")
+    half = 60_000
+    messages = [record("s", {"id": n, "n": n + 0.5}) for n in range(half)]
+    messages += [state("s", half), *(record("s", {"id": n, "n": n + 0.5}) for n in range(half, 2 * half))]
+    chunk = MessageParser(streams, exact_numbers).parse(lines(messages))
+    before = [i for _, table in chunk.before for i in table.column("id").to_pylist()]
+    after = [i for _, table in chunk.after for i in table.column("id").to_pylist()]
+    assert before == list(range(half)) and after == list(range(half, 2 * half))
+    assert [sum(c.values()) for c in chunk.counts] == [half, half]
