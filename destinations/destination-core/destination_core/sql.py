@@ -2,8 +2,10 @@
 
 A subclass gives the dialect: identifier quoting (the driver's), column types, how to run a statement, how
 to bulk-load an Arrow table, and how to read a table's columns. Everything here runs in the loader's one
-transaction; `commit` ends it. Bulk loads run on a thread of their own, one at a time and in order, so that the
-next rows are parsed while the database takes these; every other statement waits for the load in flight first.
+transaction; `commit` ends it. Bulk loads run on a thread of their own, so that the next rows are parsed while
+the database takes these: one bulk statement per table and transaction, fed the rows as they come (DuckDB took
+1,000,000 rows in 1.3 s as one INSERT, in 2.2-2.6 s as four, since it rewrote each INSERT's blocks at the commit).
+Every other statement waits for that statement to end first.
 
 Where rows go: `append`/`append_dedup` streams write into their final table. Overwrites and truncate refreshes
 write into `<table>_airbyte_tmp`, which is swapped in when the stream is complete, so the old table stays
@@ -16,12 +18,15 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
 
+from destination_core.feed import Feed
 from destination_core.streams import (
     CDC_DELETED_AT,
     EXTRACTED_AT,
@@ -45,14 +50,13 @@ STAGE_PREFIX = "_airbyte_stage_"
 class SqlLoader(ABC):
     types: Mapping[Kind, str]  # column type per kind, spelled as the database reports it back
     metadata_types: Mapping[str, str]  # the four _airbyte_ columns
-    load_bytes = 0  # see `Loader`
 
     def __init__(self, streams: list[TargetStream]) -> None:
         self.streams = streams
         self.staged: set[int] = set()  # indexes of dedup streams with rows in their staging table
         self.stages: dict[int, str] = {}
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load")
-        self.loading: Future[None] | None = None
+        self.feed: Feed | None = None
 
     # -- dialect -------------------------------------------------------------------------------------------
     @abstractmethod
@@ -76,10 +80,16 @@ class SqlLoader(ABC):
 
     max_name_bytes: int | None = None  # the database's limit on identifiers, if it has one
 
+    def bulk_part(self, rows: pa.Table) -> Any:
+        """`rows` as `bulk_load` takes them: work the connection is not needed for (formatting) is done here, on
+        the parsing thread."""
+        return rows
+
     @abstractmethod
-    def bulk_load(self, table: str, rows: pa.Table) -> Callable[[], None]:
-        """What appends `rows` to `table` (quoted, qualified), columns matched by name: the work the load thread
-        runs. What the connection is not needed for (formatting the rows) may be done before returning it."""
+    def bulk_load(self, table: str, schema: pa.Schema, parts: Iterator[Any]) -> None:
+        """Append to `table` (quoted, qualified) every part (`bulk_part` of rows of `schema`) as `parts` yields
+        it, in one statement, columns matched by name. Runs on the load thread; `parts` ends when the loader
+        needs the connection for something else."""
 
     @abstractmethod
     def commit_transaction(self) -> None: ...
@@ -90,10 +100,10 @@ class SqlLoader(ABC):
         return self.execute(statement, params)
 
     def wait(self) -> None:
-        """Finish the bulk load in flight, raising its error."""
-        if self.loading is not None:
-            loading, self.loading = self.loading, None
-            loading.result()
+        """End the bulk load in flight, raising its error."""
+        if self.feed is not None:
+            feed, self.feed = self.feed, None
+            feed.end()
 
     def commit_now(self) -> None:
         self.wait()
@@ -101,6 +111,8 @@ class SqlLoader(ABC):
 
     def close(self) -> None:
         """Let the load in flight end (its error no longer matters: the transaction is rolled back after)."""
+        with suppress(Exception):
+            self.wait()
         self.worker.shutdown(wait=True, cancel_futures=True)
 
     def widening_loses(self, table: str, column: str, old: Kind, new: Kind) -> bool:
@@ -207,9 +219,11 @@ class SqlLoader(ABC):
             self.staged.add(index)
         else:
             table, rows = self.target(stream), rows.drop_columns([SEQ])
-        work = self.bulk_load(table, rows)
-        self.wait()
-        self.loading = self.worker.submit(work)
+        key = (table, rows.schema)
+        if self.feed is None or self.feed.key != key:
+            self.wait()
+            self.feed = Feed(key, self.worker, partial(self.bulk_load, table, rows.schema))
+        self.feed.put(self.bulk_part(rows))
 
     def commit(self) -> None:
         for index in sorted(self.staged):

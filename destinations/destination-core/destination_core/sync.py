@@ -1,7 +1,7 @@
 """The write loop: stdin -> typed batches -> one open transaction -> commit at a STATE -> echo the STATEs.
 
 Rows go into the database as they arrive, inside one transaction, so memory stays bounded whatever the sync's
-size; they are handed to the loader as they are parsed, or gathered into loads of the loader's `load_bytes`. The
+size: they are handed to the loader as they are parsed. The
 transaction is committed only at a STATE boundary (every `commit_rows` rows or `commit_seconds` seconds, and at
 the end of input); after the commit every STATE received up to that point is echoed, in order, with
 `destinationStats.recordCount`. A crash rolls back whatever no echoed STATE covers.
@@ -36,8 +36,6 @@ HOLD_BYTES = 256 << 20  # rows after the last STATE held back (beyond: loaded, a
 
 class Loader(Protocol):
     """What a database does for the write loop. Every method but `finalize` works in the open transaction."""
-
-    load_bytes: int  # the Arrow bytes to gather for one `load`; 0: each parsed piece as it comes
 
     def load(self, stream: TargetStream, rows: pa.Table) -> None: ...
 
@@ -96,8 +94,6 @@ class Sync:
         self.pending = PendingStates()
         self.commit_rows, self.commit_seconds = commit_rows, commit_seconds
         self.rows_since_commit, self.last_commit = 0, time.monotonic()
-        self.unloaded: dict[StreamKey, list[pa.Table]] = {}  # parsed rows not yet handed to the loader
-        self.unloaded_bytes = 0
         self.held: list[tuple[TargetStream, pa.Table]] = []  # rows after the last STATE, not loaded yet
         self.held_bytes = 0
         self.statuses: dict[StreamKey, str] = {}
@@ -168,21 +164,9 @@ class Sync:
 
     def _load(self, parts: Iterable[tuple[TargetStream, pa.Table]]) -> None:
         for stream, rows in parts:
-            self.unloaded.setdefault(stream.key, []).append(rows)
-            self.unloaded_bytes += rows.nbytes
+            self.loader.load(stream, rows)
             self.rows_since_commit += rows.num_rows
-        if self.unloaded_bytes >= self.loader.load_bytes:
-            self._flush()
-
-    def _flush(self) -> None:
-        """Each stream's gathered rows to the loader, as one contiguous table (a scan of many small Arrow
-        batches made DuckDB's insert slower again)."""
-        for key, tables in self.unloaded.items():
-            rows = tables[0] if len(tables) == 1 else pa.concat_tables(tables).combine_chunks()
-            self.loader.load(self.streams[key], rows)
             self.progress.add(rows.num_rows)
-        self.unloaded.clear()
-        self.unloaded_bytes = 0
 
     def _control(self, message: dict[str, Any]) -> None:
         trace = message.get("trace") or {}
@@ -212,7 +196,6 @@ class Sync:
         return self.rows_since_commit >= self.commit_rows or elapsed >= self.commit_seconds
 
     def _commit(self, out: BinaryIO) -> None:
-        self._flush()
         self.loader.commit()
         echoed = self.pending.flush(out)
         logger.info(f"committed {self.rows_since_commit:,} rows; {echoed} state message(s) acknowledged")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any
 
 import duckdb
@@ -38,10 +38,6 @@ class DuckdbLoader(SqlLoader):
         Kind.JSON: "JSON",
     }
     metadata_types = {RAW_ID: "UUID", EXTRACTED_AT: "TIMESTAMP WITH TIME ZONE", GENERATION_ID: "BIGINT", META: "JSON"}
-    # DuckDB takes a few large inserts faster than many small ones: 1,000,000 rows took 2.4-2.6 s as 44,000-row
-    # inserts (one parsed chunk's), 1.0-1.4 s as 250,000-row ones (about 64 MiB of Arrow); a whole write gains
-    # less, about 0.3 s of 6 (destinations/destination-duckdb/README.md)
-    load_bytes = 64 << 20
 
     def __init__(self, db: duckdb.DuckDBPyConnection, streams: list[TargetStream]) -> None:
         super().__init__(streams)
@@ -81,15 +77,14 @@ class DuckdbLoader(SqlLoader):
         )
         return dict(rows)  # type: ignore[arg-type]
 
-    def bulk_load(self, table: str, rows: pa.Table) -> Callable[[], None]:
-        def insert() -> None:
-            self.db.register(BATCH, rows)
-            # not unregistered when the insert fails: in the failed transaction that would raise an error of its
-            # own ("transaction is aborted") in place of the one that says why
-            self.db.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {BATCH}")
-            self.db.unregister(BATCH)
-
-        return insert
+    def bulk_load(self, table: str, schema: pa.Schema, parts: Iterator[pa.Table]) -> None:
+        """One INSERT that scans the parts as an Arrow stream."""
+        batches = (batch for rows in parts for batch in rows.to_batches())
+        self.db.register(BATCH, pa.RecordBatchReader.from_batches(schema, batches))
+        # not unregistered when the insert fails: in the failed transaction that would raise an error of its own
+        # ("transaction is aborted") in place of the one that says why
+        self.db.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {BATCH}")
+        self.db.unregister(BATCH)
 
     def widening_loses(self, table: str, column: str, old: Kind, new: Kind) -> bool:
         """A DOUBLE holds every integer only up to 2^53: a BIGINT column holding a larger one becomes VARCHAR."""

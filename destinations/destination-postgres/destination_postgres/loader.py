@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -72,23 +72,23 @@ class PostgresLoader(SqlLoader):
             return None
         return dict(self.run(_COLUMNS, (schema, fold(table))))  # type: ignore[arg-type]
 
-    def bulk_load(self, table: str, rows: pa.Table) -> Callable[[], None]:
-        """COPY ... FROM STDIN as CSV: NULL is an empty field, an empty string is quoted (pyarrow quotes strings).
-        The CSV is made here, before the load thread takes it."""
+    def bulk_part(self, rows: pa.Table) -> memoryview:
+        """`rows` as CSV: NULL is an empty field, an empty string is quoted (pyarrow quotes strings)."""
         for index, column in enumerate(rows.schema):
             if pa.types.is_timestamp(column.type) and column.type.tz is not None:
                 # the session's time zone is UTC: naive UTC text is cheaper to format than text with an offset
                 rows = rows.set_column(index, column.name, rows.column(index).cast(pa.timestamp(column.type.unit)))
         buffer = io.BytesIO()
         pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False))
-        columns = ", ".join(self.quote(name) for name in rows.column_names)
+        return buffer.getbuffer()
+
+    def bulk_load(self, table: str, schema: pa.Schema, parts: Iterator[memoryview]) -> None:
+        """One COPY ... FROM STDIN (FORMAT csv) that sends the parts as they come."""
+        columns = ", ".join(self.quote(name) for name in schema.names)
         statement = f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)".encode()
-
-        def copy() -> None:
-            with self.conn.cursor() as cursor, cursor.copy(statement) as copying:
-                copying.write(buffer.getbuffer())
-
-        return copy
+        with self.conn.cursor() as cursor, cursor.copy(statement) as copying:
+            for part in parts:
+                copying.write(part)
 
     def commit_transaction(self) -> None:
         self.conn.commit()

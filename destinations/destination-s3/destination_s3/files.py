@@ -121,8 +121,6 @@ class FileLoader:
     A rerun of the same generation keeps what an earlier, interrupted attempt left there; another generation drops
     it."""
 
-    load_bytes = 0  # each parsed piece is written as it comes (see `Loader`)
-
     def __init__(self, target: Target, streams: list[TargetStream], fmt: str, compression: str, template: str) -> None:
         self.target, self.fmt, self.template = target, fmt, template
         self.compression = compression

@@ -1,13 +1,20 @@
-"""The start-up import window: ast.parse memoized and the garbage collector paused inside, both as before after."""
+"""The start-up import window: ast.parse memoized, classes found through an index and the garbage collector paused
+inside, all as before after."""
 
 from __future__ import annotations
 
 import ast
+import enum
 import gc
+import inspect
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from airbyte_cdk.models import airbyte_protocol
 
 from source_core.startup import quick_imports
+from tests import classes_to_find
 
 
 def test_inside_parses_once_and_collects_nothing() -> None:
@@ -20,11 +27,35 @@ def test_inside_parses_once_and_collects_nothing() -> None:
     assert gc.isenabled()
 
 
+def test_finds_every_class_where_inspect_does() -> None:
+    modules = (classes_to_find, enum, inspect, airbyte_protocol)
+    found = [c for m in modules for c in vars(m).values() if inspect.isclass(c) and c.__module__ == m.__name__]
+    classes = [*found, classes_to_find.Outer.Inner, classes_to_find.Outer.Inner.Deepest, classes_to_find.Local, int]
+    findsource = inspect.findsource
+    expected = [_outcome(findsource, c) for c in classes]
+    with quick_imports():
+        assert inspect.findsource is not findsource
+        assert [_outcome(inspect.findsource, c) for c in classes] == expected
+    assert inspect.findsource is findsource
+    assert len(classes) > 50
+    assert OSError in expected and TypeError in expected  # a class in no source (Made), a built-in one (int)
+
+
+def _outcome(findsource: Callable[[Any], tuple[list[str], int]], cls: type) -> object:
+    """The lines and line `findsource` finds `cls` at, or the type of error it raises."""
+    try:
+        return findsource(cls)
+    except (OSError, TypeError) as exc:
+        return type(exc)
+
+
 def test_restored_after_an_error() -> None:
+    findsource = inspect.findsource
     parse = ast.parse
     with pytest.raises(ImportError), quick_imports():
         import source_core.no_such_module  # noqa: F401
     assert ast.parse is parse
+    assert inspect.findsource is findsource
     assert gc.isenabled()
 
 
