@@ -32,18 +32,19 @@ class Feed:
     def put(self, part: Any) -> None:
         """Hand on `part`. Raises the statement's error if it failed: it then takes no more."""
         while True:
+            if self._running.done():
+                self._running.result()
+                raise RuntimeError("a bulk load ended before its input did")
             try:
                 self._parts.put(part, timeout=_POLL_SECONDS)
                 return
             except queue.Full:
-                if self._running.done():
-                    self._running.result()
-                    raise RuntimeError("a bulk load ended before its input did") from None
+                pass
 
     def end(self) -> None:
         """No more parts: wait for the statement to finish, raising its error."""
         if not self._running.done():
             self.put(_END)
         self._running.result()
-        if not self._parts.empty():
+        if not self._parts.empty():  # it ended early, without taking every part
             raise RuntimeError("a bulk load ended before its input did")

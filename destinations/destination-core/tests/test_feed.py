@@ -45,6 +45,18 @@ def test_a_load_that_fails_raises_its_error_on_the_feeding_side(worker: ThreadPo
         feed.end()
 
 
+def test_the_next_part_after_a_failure_raises_it_with_room_to_spare(worker: ThreadPoolExecutor) -> None:
+    def load(parts: Iterator[int]) -> None:
+        next(parts)
+        raise ValueError("the database refused the rows")
+
+    feed = Feed("t", worker, load, depth=10)
+    feed.put(0)
+    worker.submit(lambda: None).result()  # the one worker thread is past the failed load
+    with pytest.raises(ValueError, match="refused"):
+        feed.put(1)
+
+
 def test_a_load_that_stops_taking_parts_is_an_error(worker: ThreadPoolExecutor) -> None:
     def load(parts: Iterator[int]) -> None:
         next(parts)
