@@ -15,6 +15,7 @@ import logging
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -262,6 +263,10 @@ def _parquet(storage: Storage, file: FileRef, columns: list[str]) -> Iterator[Ra
         raise FileError(f"{file.url}: not a readable Parquet file: {exc}") from exc
 
 
+_ISO_DATE = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}"  # a date's or date-time's start in ISO 8601
+_ISO_TIME = r"^\s*[0-9]{2}:[0-9]{2}"
+
+
 def sample_schema(
     storage: Storage, file: FileRef, stream: StreamConfig, rows: int, block_bytes: int
 ) -> tuple[pa.Schema, bool]:
@@ -333,4 +338,31 @@ def _jsonl_schema(source: pa.NativeFile, stream: StreamConfig, rows: int) -> tup
             return pa.schema([]), False
         with duckdb.connect() as db:
             relation = db.read_json(sample.name, format="newline_delimited", ignore_errors=stream.skip_errors)
-            return relation.limit(0).to_arrow_table().schema, True
+            schema = relation.limit(0).to_arrow_table().schema
+            types = dict(zip(relation.columns, relation.types, strict=True))
+            return _iso_temporals(db, sample.name, stream, schema, types), True
+
+
+def _iso_temporals(
+    db: duckdb.DuckDBPyConnection, path: str, stream: StreamConfig, schema: pa.Schema, types: dict[str, Any]
+) -> pa.Schema:
+    """`schema` (as DuckDB inferred it from the sample at `path`; `types`: its DuckDB types) with each date, time
+    or date-time field made a string unless the read takes every sample value of it: text in ISO 8601 (a
+    four-digit year first; a time's hours first) that the read's cast (`TRY_CAST`) takes. DuckDB's inference also
+    guesses day-first dates and two-digit years ("13-01-2024 10:00:00", "24-01-02"), which the read would refuse
+    or put in the year 24."""
+    temporal = [f.name for f in schema if pa.types.is_temporal(f.type) and not pa.types.is_duration(f.type)]
+    if not temporal:
+        return schema
+    texts = db.read_json(
+        path, format="newline_delimited", ignore_errors=stream.skip_errors, columns=dict.fromkeys(temporal, "VARCHAR")
+    )
+    cast = texts.select(*(duckdb.ColumnExpression(name).try_cast(types[name]) for name in temporal)).to_arrow_table()
+    raw = texts.to_arrow_table()
+    for k, name in enumerate(temporal):
+        text = raw.column(name)
+        iso = _ISO_TIME if pa.types.is_time(schema.field(name).type) else _ISO_DATE
+        taken = pc.and_kleene(pc.match_substring_regex(text, iso), pc.is_valid(cast.column(k)))
+        if not pc.all(pc.or_kleene(pc.is_null(text), taken)).as_py():
+            schema = schema.set(schema.get_field_index(name), pa.field(name, pa.string()))
+    return schema

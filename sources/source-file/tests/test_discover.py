@@ -246,3 +246,25 @@ def test_stream_whose_files_are_all_empty(connector, data_dir: Path):
     message = check.connection_status["message"]
     assert "none" in message and "header" in message and "empty" in message, message
     assert "fine" not in message, message
+
+
+def test_jsonl_dates_only_in_the_formats_the_read_takes(connector, data_dir: Path):
+    """DuckDB's inference also guesses day-first date-times and two-digit years, which the read (ISO 8601 casts)
+    does not take or takes otherwise: such a field is a string, so that the read neither fails nor moves years."""
+    rows = [
+        {"dmy": "13-01-2024 10:00:00", "yy": "24-01-02", "day": "2024-01-02", "at": "2024-01-02T03:04:05Z"},
+        {"dmy": "02-01-2024 11:30:00", "yy": "24-12-31", "day": "2024-12-31", "at": "2024-12-31T23:59:59+02:00"},
+    ]
+    write(data_dir / "dates.jsonl", jsonl(*rows))
+    config = config_of(stream("dates", data_dir / "dates.jsonl"))
+    catalog = connector.streams(config)
+    properties = props(catalog, "dates")
+    assert properties["dmy"] == {"type": ["null", "string"]}
+    assert properties["yy"] == {"type": ["null", "string"]}
+    assert properties["day"] == {"type": ["null", "string"], "format": "date"}
+    assert properties["at"]["airbyte_type"] == "timestamp_with_timezone"
+    run = connector.run("read", config, configured_catalog(catalog.values()))
+    assert run.exit_code == 0, run.describe()
+    read = [{k: r["data"][k] for k in rows[0]} for r in run.records]
+    assert [(r["dmy"], r["yy"], r["day"]) for r in read] == [(r["dmy"], r["yy"], r["day"]) for r in rows]
+    assert [r["at"] for r in read] == ["2024-01-02T03:04:05.000000Z", "2024-12-31T21:59:59.000000Z"]
