@@ -1,10 +1,10 @@
 """The write loop: stdin -> typed batches -> one open transaction -> commit at a STATE -> echo the STATEs.
 
 Rows go into the database as they arrive, inside one transaction, so memory stays bounded whatever the sync's
-size: they are handed to the loader as they are parsed. The
-transaction is committed only at a STATE boundary (every `commit_rows` rows or `commit_seconds` seconds, and at
-the end of input); after the commit every STATE received up to that point is echoed, in order, with
-`destinationStats.recordCount`. A crash rolls back whatever no echoed STATE covers.
+size: they are handed to the loader as they are parsed. The transaction is committed only at a STATE boundary
+(every `commit_rows` rows or `commit_seconds` seconds, and at the end of input); after the commit every STATE
+received up to that point is echoed, in order, with `destinationStats.recordCount`. A crash rolls back whatever no
+echoed STATE covers.
 
 Rows that come after the source's last STATE are held until a STATE follows them (up to `HOLD_BYTES`). If the
 source then fails instead, they are not written: its retry starts from that STATE and sends them again.

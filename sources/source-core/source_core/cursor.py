@@ -135,6 +135,18 @@ class CursorTracker:
             self._keys_at_max.add(key)
         return True
 
+    def hold_at(self, value: Any) -> None:
+        """Keep the state at or before `value`: the records read after it come again next time (duplicates, never
+        losses). For a read that is no snapshot (a record changed during it may be missing from it, while one
+        changed after it is there): the state may not pass the time the read started. Never before the start."""
+        limit = self.order.key(value)
+        if limit is None or self._max_key is None or self._max_key <= limit:
+            return
+        if self._start_key is not None and limit <= self._start_key:
+            self.max, self._max_key, self._keys_at_max = self.start, self._start_key, set(self._seen)
+        else:
+            self.max, self._max_key, self._keys_at_max = value, limit, set()
+
     def _same_kind(self, value: Any, at: SortKey) -> None:
         if self._max_key is None:
             self._first = value

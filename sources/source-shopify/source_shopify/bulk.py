@@ -4,7 +4,10 @@ their parent by `__parentId`.
 
 Shopify promises no order of the file's lines, so the read depends on none: a child line that comes before its
 parent waits for it (only such early children are held), each parent's id and updatedAt are kept, and the
-family's STATEs come once, after the whole file (a STATE mid-file could run ahead of a line still to come).
+family's STATEs come once, after the whole file (a STATE mid-file could run ahead of a line still to come). Nor
+does it promise a snapshot: a record changed while the file was made may be there in its new version while one
+changed before it is there in its old one, so the STATEs go no further than the operation's `createdAt`, and the
+next read takes what changed since then.
 
 The connector never cancels an operation it did not start. If Shopify answers that one is in progress: when it
 is this read's own (its query, started by a send that was retried) it is taken over, otherwise the read waits for
@@ -52,6 +55,7 @@ class BulkOperations:
     def __init__(self, client: ShopifyClient, logger: logging.Logger):
         self.client = client
         self.logger = logger
+        self.created_at: str | None = None  # when the operation whose file `lines` read was created (Shopify's clock)
 
     def _wait(self, operation_id: str) -> dict[str, Any]:
         """Poll the operation until it has ended (the poll interval grows, bounded)."""
@@ -126,6 +130,7 @@ class BulkOperations:
                             "streams (read_orders, read_products, ...) or deselect them."
                         )
                     raise Retry(f"it ended {status} ({operation.get('errorCode') or 'no error code'})")
+                self.created_at = operation["createdAt"]
                 if not operation.get("url"):
                     return
                 with tempfile.TemporaryDirectory(prefix="shopify-bulk-") as folder:
@@ -157,7 +162,8 @@ def read_bulk(client: ShopifyClient, family: Family, logger: logging.Logger) -> 
         if member in wanted:
             family.add_child(member, line, parent)
 
-    for line in BulkOperations(client, logger).lines(query):
+    operations = BulkOperations(client, logger)
+    for line in operations.lines(query):
         parent_id = line.get("__parentId")
         if parent_id is None:
             key = {"id": line["id"], "updatedAt": line["updatedAt"]}
@@ -181,6 +187,8 @@ def read_bulk(client: ShopifyClient, family: Family, logger: logging.Logger) -> 
         if buffered >= BATCH_ROWS:
             yield from family.flush()
             buffered = 0
+    for member in family.members:  # the file is no snapshot: what changed while it was made may be missing
+        member.tracker.hold_at(operations.created_at)
     if early:
         raise AirbyteTracedException(
             message="A bulk operation's file lists children of parents it does not hold: read with bulk_mode never.",

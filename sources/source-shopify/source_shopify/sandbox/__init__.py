@@ -23,10 +23,12 @@ with an `INTERNAL_SERVER_ERROR` error, as Shopify reports its own failures), `sl
 deleted since it was listed), `bulk_fail` (the next bulk operation writes half its records, then ends FAILED /
 INTERNAL_SERVER_ERROR with `partialDataUrl`), `bulk_expire` (the next completed bulk operation's URL answers 403),
 `bulk_shuffle` (the next bulk operation's lines come in a random order, children before their parents too: Shopify
-promises no order), `bulk_slow` (`seconds`: the next bulk operation stays RUNNING that long). `GET /_stats`:
-requests, GraphQL requests, throttled, points requested and spent (of executed queries), HTTP statuses, bulk
-operations started, executed requests per root field, the bucket. `POST /_reset`: back to the seed (data, faults,
-counts, bulk operations; the bucket full with the CLI's size and rate).
+promises no order), `bulk_slow` (`seconds`: the next bulk operation stays RUNNING that long), `bulk_touch` (half-way
+through its file, the next bulk operation's first record, already written, then its last, still to come, are
+changed: `updatedAt` now; the file holds the last one's new version only, as an export that is no snapshot
+would). `GET /_stats`: requests, GraphQL requests, throttled, points requested and spent (of executed queries),
+HTTP statuses, bulk operations started, executed requests per root field, the bucket. `POST /_reset`: back to the
+seed (data, faults, counts, bulk operations; the bucket full with the CLI's size and rate).
 """
 
 from source_shopify.sandbox.server import FULL_TOKEN, LIMITED_TOKEN, Options, Sandbox, SandboxServer

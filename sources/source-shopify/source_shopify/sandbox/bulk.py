@@ -37,11 +37,12 @@ from graphql.type.definition import GraphQLOutputType
 from source_shopify.sandbox import search
 from source_shopify.sandbox.data import gid, now
 from source_shopify.sandbox.resolvers import CHILDREN, COMPUTED, ROOT_TABLES, SCOPES, Context, numeric_id
-from source_shopify.sandbox.table import Record
+from source_shopify.sandbox.table import Record, Table
 
 PLAIN, CALL, OBJECT, LIST, CONNECTION, CONSTANT = range(6)
 Plan = list[tuple[str, int, Any, Any]]  # (response key, kind, field name | getter | constant, sub-plan)
 FLUSH_EVERY = 2000  # root records between file writes and objectCount updates
+TOUCH_GAP_SECONDS = 1.1  # between a `bulk_touch` fault's two changes
 IN_PROGRESS = ("CREATED", "RUNNING", "CANCELING")
 
 
@@ -172,8 +173,9 @@ def emit(plan: Plan, record: Record, parent_id: str | None, lines: list[bytes]) 
 class BulkOperations:
     """Every bulk operation of the shop; one query operation runs at a time."""
 
-    def __init__(self, schema: GraphQLSchema):
+    def __init__(self, schema: GraphQLSchema, data_lock: threading.Lock):
         self.schema = schema
+        self.data_lock = data_lock  # the records', held for a change an operation makes while it runs
         self.folder = Path(tempfile.mkdtemp(prefix="shopify-sandbox-bulk-"))
         self.lock = threading.Lock()
         self.operations: dict[int, Operation] = {}
@@ -182,6 +184,7 @@ class BulkOperations:
         self.fail_next = 0  # faults: the next operations fail / have their file expire / their lines shuffled
         self.expire_next = 0
         self.shuffle_next = 0
+        self.touch_next = 0  # the next operations change two of their records while they run (see `_run`)
         self.slow_next: list[float] = []  # seconds the next operations stay RUNNING
 
     def current(self) -> dict[str, Any] | None:
@@ -209,7 +212,7 @@ class BulkOperations:
         with self.lock:
             self.operations.clear()
             self.thread = None
-            self.started = self.fail_next = self.expire_next = self.shuffle_next = 0
+            self.started = self.fail_next = self.expire_next = self.shuffle_next = self.touch_next = 0
             self.slow_next.clear()
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder.mkdir()
@@ -243,10 +246,10 @@ class BulkOperations:
                 "userErrors": [{"field": None, "message": message, "code": "OPERATION_IN_PROGRESS"}],
             }
         try:
-            plan, roots = self._prepare(query, ctx)
+            plan, table, roots = self._prepare(query, ctx)
             denied = False
         except AccessDenied:
-            plan, roots, denied = [], [], True
+            plan, table, roots, denied = [], None, [], True
         except ValueError as error:
             return {
                 "bulkOperation": None,
@@ -262,13 +265,15 @@ class BulkOperations:
             self.fail_next -= fail
             shuffle = self.shuffle_next > 0
             self.shuffle_next -= shuffle
+            touched = table if self.touch_next > 0 else None
+            self.touch_next -= touched is not None
             if denied:
                 op.status, op.error_code, op.completed_at = "FAILED", "ACCESS_DENIED", now()
             else:
                 op.path = self.folder / f"{op.n}.jsonl"
                 self.thread = threading.Thread(
                     target=self._run,
-                    args=(op, plan, roots, fail, shuffle, f"{ctx.base_url}/_bulk/{op.n}.jsonl"),
+                    args=(op, plan, roots, fail, shuffle, touched, f"{ctx.base_url}/_bulk/{op.n}.jsonl"),
                     daemon=True,
                 )
                 self.thread.start()
@@ -286,7 +291,7 @@ class BulkOperations:
         self.reset()
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def _prepare(self, query: str, ctx: Context) -> tuple[Plan, list[Record]]:
+    def _prepare(self, query: str, ctx: Context) -> tuple[Plan, Table, list[Record]]:
         try:
             document = parse(query)
         except GraphQLSyntaxError as error:
@@ -314,20 +319,40 @@ class BulkOperations:
         plan = compile_plan(self.schema, fragments, node_type, node_fields, ctx)
         table = getattr(ctx.data, ROOT_TABLES[name])
         scan = table.scan(args.get("sortKey", "ID"), args.get("reverse", False), search.parse(args.get("query")), None)
-        return plan, list(scan)
+        return plan, table, list(scan)
 
-    def _run(self, op: Operation, plan: Plan, roots: list[Record], fail: bool, shuffle: bool, url: str) -> None:
+    def _run(
+        self,
+        op: Operation,
+        plan: Plan,
+        roots: list[Record],
+        fail: bool,
+        shuffle: bool,
+        touched: Table | None,
+        url: str,
+    ) -> None:
+        """Write the file of the records `roots` (those the query matched when it started), as they are when
+        written. With `touched` (their table, a `bulk_touch` fault), half-way through the first record, already
+        written, and then the last, still to come, are changed (`updatedAt` now), as a store's records change during
+        a long export: the file holds the last one's new version and the first one's old one."""
         with self.lock:
             op.status = "RUNNING"
         stop = len(roots) // 2 if fail else len(roots)
+        halfway = stop // 2 if touched is not None and stop >= 2 else None
         assert op.path is not None
         count = 0
+        starts = sorted({*range(0, stop, FLUSH_EVERY), *([halfway] if halfway is not None else [])})
         with op.path.open("wb") as sink:
-            for start in range(0, stop, FLUSH_EVERY):
+            for start, end in zip(starts, [*starts[1:], stop], strict=True):
                 if op.cancel.is_set():
                     break
+                if start == halfway and touched is not None:
+                    for record in (roots[0], roots[stop - 1]):
+                        with self.data_lock:
+                            touched.update(record["_n"], {"updatedAt": now()})
+                        op.cancel.wait(TOUCH_GAP_SECONDS)  # updatedAt counts seconds: the two changes differ
                 lines: list[bytes] = []
-                batch = roots[start : min(start + FLUSH_EVERY, stop)]
+                batch = roots[start:end]
                 for record in batch:
                     emit(plan, record, None, lines)
                 sink.write(b"".join(lines))

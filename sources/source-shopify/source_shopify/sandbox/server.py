@@ -82,9 +82,9 @@ class Sandbox:
     def __init__(self, options: Options):
         self.options = options
         self.schema = attach(build_schema(resources.files(__package__).joinpath("schema.graphql").read_text()))
-        self.bulk = BulkOperations(self.schema)
         self.lock = threading.Lock()
         self.data_lock = threading.Lock()
+        self.bulk = BulkOperations(self.schema, self.data_lock)
         self.generation = 0  # counts resets: a response to a request from before the last reset is not counted
         self.reset()
 
@@ -115,7 +115,7 @@ class Sandbox:
                 if kind == "bulk_slow":
                     with self.bulk.lock:
                         self.bulk.slow_next += [float(fault.get("seconds", 1.0))] * count
-                elif kind in ("bulk_fail", "bulk_expire", "bulk_shuffle"):
+                elif kind in ("bulk_fail", "bulk_expire", "bulk_shuffle", "bulk_touch"):
                     with self.bulk.lock:
                         attribute = f"{kind.removeprefix('bulk_')}_next"
                         setattr(self.bulk, attribute, getattr(self.bulk, attribute) + count)
