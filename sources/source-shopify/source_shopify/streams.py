@@ -18,6 +18,8 @@ SCHEMAS = Path(__file__).parent / "schemas"
 
 MONEY = "shopMoney { amount currencyCode }"
 ADDRESS = "id address1 address2 city province provinceCode country countryCodeV2 zip phone company firstName lastName"
+# without read_all_orders Shopify shows an app only the orders created in the last 60 days, and says nothing of it
+ORDER_SCOPES = ("read_orders", "read_all_orders")
 QUANTITY_NAMES = '["available", "on_hand", "committed", "incoming", "reserved"]'
 
 
@@ -26,7 +28,7 @@ class Stream:
     name: str
     field: str  # the root connection (a parent) or the connection on the parent's node (a child)
     fields: str  # the selection of one node
-    scope: str  # the access scope reading it needs
+    scopes: tuple[str, ...]  # the access scopes reading it needs
     sort_key: str | None = "UPDATED_AT"  # None: the connection cannot sort by updatedAt (unordered cursor)
     parent: str | None = None
     parent_key: str | None = None  # the child row's field holding its parent's id
@@ -65,14 +67,14 @@ STREAMS: list[Stream] = [
         "shop",
         "shop",
         "id name email myshopifyDomain currencyCode ianaTimezone createdAt updatedAt primaryDomain { host url }",
-        scope="",  # any token may read its shop
+        scopes=(),  # any token may read its shop
         single=True,
     ),
     Stream(
         "locations",
         "locations",
         "id name isActive createdAt updatedAt address { address1 address2 city province country countryCode zip }",
-        scope="read_locations",
+        scopes=("read_locations",),
         sort_key=None,
     ),
     Stream(
@@ -80,7 +82,7 @@ STREAMS: list[Stream] = [
         "inventoryLevels",
         f"id createdAt updatedAt item {{ id sku }} location {{ id }} quantities(names: {QUANTITY_NAMES}) "
         "{ name quantity }",
-        scope="read_inventory",
+        scopes=("read_inventory",),
         parent="locations",
         parent_key="location_id",
         lookup="location",
@@ -93,20 +95,20 @@ STREAMS: list[Stream] = [
         "id firstName lastName email phone state tags numberOfOrders amountSpent { amount currencyCode } "
         f"verifiedEmail taxExempt note createdAt updatedAt defaultAddress {{ {ADDRESS} }} "
         f"addresses(first: 250) {{ {ADDRESS} }}",
-        scope="read_customers",
+        scopes=("read_customers",),
     ),
     Stream(
         "products",
         "products",
         "id title handle vendor productType status tags createdAt updatedAt publishedAt",
-        scope="read_products",
+        scopes=("read_products",),
     ),
     Stream(
         "product_variants",
         "variants",
         "id title sku barcode price compareAtPrice position inventoryQuantity createdAt updatedAt product { id } "
         "inventoryItem { id }",
-        scope="read_products",
+        scopes=("read_products",),
         parent="products",
         parent_key="product_id",
         lookup="product",
@@ -119,14 +121,14 @@ STREAMS: list[Stream] = [
         "id name email createdAt updatedAt processedAt cancelledAt closedAt note tags currencyCode "
         f"displayFinancialStatus displayFulfillmentStatus customer {{ id }} totalPriceSet {{ {MONEY} }} "
         f"subtotalPriceSet {{ {MONEY} }} totalTaxSet {{ {MONEY} }}",
-        scope="read_orders",
+        scopes=ORDER_SCOPES,
     ),
     Stream(
         "order_line_items",
         "lineItems",
         f"id name sku quantity currentQuantity variant {{ id }} product {{ id }} originalUnitPriceSet {{ {MONEY} }} "
         f"discountedTotalSet {{ {MONEY} }}",
-        scope="read_orders",
+        scopes=ORDER_SCOPES,
         parent="orders",
         parent_key="order_id",
         lookup="order",

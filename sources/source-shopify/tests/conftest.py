@@ -19,7 +19,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_core.launch import write_messages
 from source_core.testing import Cli, Run, free_port, parse_output, served
-from source_shopify.sandbox import FULL_TOKEN, LIMITED_TOKEN
+from source_shopify.sandbox import FULL_TOKEN, LIMITED_TOKEN, RECENT_ORDERS_TOKEN
 from source_shopify.source import SourceShopify
 from source_shopify.streams import BY_NAME, STREAMS
 
@@ -35,7 +35,7 @@ FAST_HTTP = {
     "breaker_cooldown_seconds": 0.3,
     "max_retries": 6,
 }
-SECRETS = [FULL_TOKEN, LIMITED_TOKEN]
+SECRETS = [FULL_TOKEN, LIMITED_TOKEN, RECENT_ORDERS_TOKEN]
 # parent stream -> (the connection on its node, the child stream)
 CHILDREN = {s.parent: (s.field, s.name) for s in STREAMS if s.parent}
 

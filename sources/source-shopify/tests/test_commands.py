@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from source_shopify.sandbox import FULL_TOKEN, LIMITED_TOKEN
+from source_shopify.sandbox import FULL_TOKEN, LIMITED_TOKEN, RECENT_ORDERS_TOKEN
 from tests.conftest import SECRETS, Connector, Sandbox, catalog, config
 
 
@@ -60,3 +60,24 @@ def test_read_errors_are_traces_and_never_show_the_token(shop: Sandbox, connecto
     for run in (limited, ok):
         for secret in (FULL_TOKEN, LIMITED_TOKEN):
             assert secret not in run.stdout and secret not in run.stderr
+
+
+def test_orders_without_read_all_orders_are_refused_not_cut_to_60_days(shop: Sandbox, connector: Connector) -> None:
+    """Without read_all_orders Shopify shows only the last 60 days of orders and reports no error (none of the
+    sandbox's seeded orders): check fails saying so, and a read fails those streams while the others sync."""
+    recent = config(shop, access_token=RECENT_ORDERS_TOKEN)
+    refused = status(connector, recent)
+    assert refused["status"] == "FAILED"
+    assert "read_all_orders (for orders, order_line_items)" in refused["message"]
+    assert "60 days" in refused["message"]
+    assert status(connector, config(shop, access_token=RECENT_ORDERS_TOKEN, streams=["customers"])) == {
+        "status": "SUCCEEDED"
+    }
+    run = connector.run("read", recent, catalog("customers", "orders", "order_line_items"))
+    assert run.exit_code != 0
+    errors = {e["stream_descriptor"]["name"]: e for e in (m["trace"]["error"] for m in run.of("TRACE")
+              if m["trace"]["type"] == "ERROR") if e.get("stream_descriptor")}  # fmt: skip
+    assert sorted(errors) == ["order_line_items", "orders"]
+    assert all(e["failure_type"] == "config_error" and "read_all_orders" in e["message"] for e in errors.values())
+    assert len(run.stream_data("customers")) == len(shop.truth()["customers"])
+    assert not run.stream_data("orders")

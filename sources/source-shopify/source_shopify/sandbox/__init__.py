@@ -5,8 +5,10 @@
 Endpoints:
 - `POST /{shop}/admin/api/{YYYY-MM}/graphql.json` with `X-Shopify-Access-Token`: the shop is `--shop`
   (`sandbox-shop`); another shop or version -> 404 `{"errors": "Not Found"}`; an unknown token -> 401.
-  `FULL_TOKEN` has every read scope plus `write_orders`, `write_customers`, `write_products`; `LIMITED_TOKEN` only
-  `read_products`, `read_locations`, `read_inventory` (other root fields -> `ACCESS_DENIED` errors, data null).
+  `FULL_TOKEN` has every read scope (`read_all_orders` too) plus `write_orders`, `write_customers`,
+  `write_products`; `LIMITED_TOKEN` only `read_products`, `read_locations`, `read_inventory` (other root fields ->
+  `ACCESS_DENIED` errors, data null); `RECENT_ORDERS_TOKEN` every read scope but `read_all_orders`, so that, as on
+  Shopify, `orders` (paginated or in bulk) holds only the orders created in the last 60 days: none of the seed's.
 - `GET /_bulk/<n>.jsonl`: a bulk operation's result, no token (403 once a `bulk_expire` fault expired it).
 
 Cost (`cost.py`): scalars and enums 0, an object 1, a list of objects 1, a connection `2 + first * (1 + one
@@ -31,6 +33,13 @@ HTTP statuses, bulk operations started, executed requests per root field, the bu
 seed (data, faults, counts, bulk operations; the bucket full with the CLI's size and rate).
 """
 
-from source_shopify.sandbox.server import FULL_TOKEN, LIMITED_TOKEN, Options, Sandbox, SandboxServer
+from source_shopify.sandbox.server import (
+    FULL_TOKEN,
+    LIMITED_TOKEN,
+    RECENT_ORDERS_TOKEN,
+    Options,
+    Sandbox,
+    SandboxServer,
+)
 
-__all__ = ["FULL_TOKEN", "LIMITED_TOKEN", "Options", "Sandbox", "SandboxServer"]
+__all__ = ["FULL_TOKEN", "LIMITED_TOKEN", "RECENT_ORDERS_TOKEN", "Options", "Sandbox", "SandboxServer"]

@@ -36,7 +36,7 @@ from graphql.type.definition import GraphQLOutputType
 
 from source_shopify.sandbox import search
 from source_shopify.sandbox.data import gid, now
-from source_shopify.sandbox.resolvers import CHILDREN, COMPUTED, ROOT_TABLES, SCOPES, Context, numeric_id
+from source_shopify.sandbox.resolvers import CHILDREN, COMPUTED, ROOT_TABLES, SCOPES, Context, numeric_id, visible
 from source_shopify.sandbox.table import Record, Table
 
 PLAIN, CALL, OBJECT, LIST, CONNECTION, CONSTANT = range(6)
@@ -318,7 +318,8 @@ class BulkOperations:
         node_type, node_fields = _connection_nodes(self.schema, fragments, get_named_type(definition.type), field_nodes)
         plan = compile_plan(self.schema, fragments, node_type, node_fields, ctx)
         table = getattr(ctx.data, ROOT_TABLES[name])
-        scan = table.scan(args.get("sortKey", "ID"), args.get("reverse", False), search.parse(args.get("query")), None)
+        conditions = visible(ROOT_TABLES[name], search.parse(args.get("query")), ctx)
+        scan = table.scan(args.get("sortKey", "ID"), args.get("reverse", False), conditions, None)
         return plan, table, list(scan)
 
     def _run(

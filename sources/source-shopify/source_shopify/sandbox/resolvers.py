@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from source_shopify.sandbox.bulk import BulkOperations
 
 MAX_PAGE = 250
+RECENT_ORDER_DAYS = 60  # the orders an app without read_all_orders sees
 SCOPE_DOCS = "https://shopify.dev/api/usage/access-scopes"
 # (type, field) -> the access scope it needs
 SCOPES = {
@@ -149,6 +151,14 @@ def _child_connection(fn: Computed) -> Callable[..., Page]:
     return resolve
 
 
+def visible(table: str, conditions: list[search.Condition], ctx: Context) -> list[search.Condition]:
+    """`conditions` plus what the token may see: without `read_all_orders`, the orders of the last 60 days."""
+    if table == "orders" and "read_all_orders" not in ctx.scopes:
+        window = (datetime.now(UTC) - timedelta(days=RECENT_ORDER_DAYS)).strftime(search.FORMAT)
+        return [*conditions, search.Condition("createdAt", ">=", window)]
+    return conditions
+
+
 def _root_connection(table: str) -> Callable[..., Page]:
     def resolve(
         _: Any,
@@ -161,7 +171,8 @@ def _root_connection(table: str) -> Callable[..., Page]:
     ) -> Page:
         _check_scope(info)
         records: Table = getattr(info.context.data, table)
-        return records.page(sortKey, reverse, search.parse(query), page_size(first), after)
+        conditions = visible(table, search.parse(query), info.context)
+        return records.page(sortKey, reverse, conditions, page_size(first), after)
 
     return resolve
 

@@ -35,10 +35,12 @@ from source_shopify.sandbox.resolvers import Context, attach
 
 FULL_TOKEN = "shpat_sandbox_full"
 LIMITED_TOKEN = "shpat_sandbox_limited"
+RECENT_ORDERS_TOKEN = "shpat_sandbox_recent_orders"
 READ_SCOPES = ("read_customers", "read_orders", "read_products", "read_locations", "read_inventory")
 SCOPES = {
-    FULL_TOKEN: frozenset((*READ_SCOPES, "write_orders", "write_customers", "write_products")),
+    FULL_TOKEN: frozenset((*READ_SCOPES, "read_all_orders", "write_orders", "write_customers", "write_products")),
     LIMITED_TOKEN: frozenset(("read_products", "read_locations", "read_inventory")),
+    RECENT_ORDERS_TOKEN: frozenset(READ_SCOPES),
 }
 RATE_DOCS = "https://shopify.dev/api/usage/rate-limits"
 GRAPHQL_PATH = re.compile(r"/([^/]+)/admin/api/([^/]+)/graphql\.json")
