@@ -357,12 +357,13 @@ def _iso_temporals(
     texts = db.read_json(
         path, format="newline_delimited", ignore_errors=stream.skip_errors, columns=dict.fromkeys(temporal, "VARCHAR")
     )
-    cast = texts.select(*(duckdb.ColumnExpression(name).try_cast(types[name]) for name in temporal)).to_arrow_table()
-    raw = texts.to_arrow_table()
+    columns = [duckdb.ColumnExpression(name) for name in temporal]  # each text, then (by position) its cast
+    both = texts.select(*columns, *(c.try_cast(types[name]) for c, name in zip(columns, temporal, strict=True)))
+    sample = both.to_arrow_table()
     for k, name in enumerate(temporal):
-        text = raw.column(name)
+        text, cast = sample.column(k), sample.column(len(temporal) + k)
         iso = _ISO_TIME if pa.types.is_time(schema.field(name).type) else _ISO_DATE
-        taken = pc.and_kleene(pc.match_substring_regex(text, iso), pc.is_valid(cast.column(k)))
+        taken = pc.and_kleene(pc.match_substring_regex(text, iso), pc.is_valid(cast))
         if not pc.all(pc.or_kleene(pc.is_null(text), taken)).as_py():
             schema = schema.set(schema.get_field_index(name), pa.field(name, pa.string()))
     return schema

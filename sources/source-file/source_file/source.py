@@ -69,13 +69,13 @@ def newest_schema(
 ) -> tuple[pa.Schema, bool]:
     """The schema of the newest of `files` (oldest first, not empty) that has rows, and True; when none has, the
     newest one's (its header's columns, if any) and False."""
-    newest: pa.Schema | None = None
-    for file in reversed(files):
+    newest, has_rows = sample_schema(storage, files[-1], stream, rows, block_bytes)
+    if has_rows:
+        return newest, True
+    for file in reversed(files[:-1]):
         schema, has_rows = sample_schema(storage, file, stream, rows, block_bytes)
         if has_rows:
             return schema, True
-        newest = schema if newest is None else newest  # an empty schema is falsy: no `or`
-    assert newest is not None, "no files"
     return newest, False
 
 

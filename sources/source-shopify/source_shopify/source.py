@@ -160,17 +160,18 @@ class SourceShopify(BatchSource):
         settings = ShopifyConfig.parse(config)
         families = self._families(settings, catalog, state, logger)
         client = self._client(settings, logger)
-        granted: set[str] = set()
+        granted: set[str] | None = None  # asked once, when a family first needs a scope
 
         def read_one(family: Family) -> Iterator[AirbyteMessage | Records]:
-            # a stream the token may not read fails here, the others go on; asked once, when first needed: the
-            # orders a token without read_all_orders misses would be missed without any error from Shopify
-            needed = {scope for m in family.members for scope in m.stream.scopes}
-            if needed and not granted:
-                granted.update(granted_scopes(client))
-            missing = missing_scopes(granted, [m.stream.name for m in family.members])
-            if missing:
-                raise scope_error(missing)
+            # a stream the token may not read fails here, the others go on: the orders a token without
+            # read_all_orders misses would be missed without any error from Shopify
+            nonlocal granted
+            if any(m.stream.scopes for m in family.members):
+                if granted is None:
+                    granted = granted_scopes(client)
+                missing = missing_scopes(granted, [m.stream.name for m in family.members])
+                if missing:
+                    raise scope_error(missing)
             if family.parent.single:
                 return read_single(client, family)
             bulk = settings.bulk_mode == "always" or (
