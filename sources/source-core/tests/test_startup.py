@@ -1,5 +1,5 @@
 """The start-up import window: ast.parse memoized, classes found through an index and the garbage collector paused
-inside, all as before after."""
+inside, all as before after; packages registered bare, their `__init__` not run."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import ast
 import enum
 import gc
 import inspect
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -67,3 +70,47 @@ def test_a_paused_collector_stays_paused() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def _in_a_fresh_process(code: str) -> str:
+    """`code`'s output, run in a new interpreter: bare packages stay bare for the rest of a process."""
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def test_bare_packages_import_their_modules_without_their_init() -> None:
+    out = _in_a_fresh_process(
+        """
+        import sys
+        from source_core.startup import DESTINATION_BARE, quick_imports
+        with quick_imports(DESTINATION_BARE):
+            from airbyte_cdk.destinations import Destination
+            from airbyte_cdk.sources.utils.schema_helpers import check_config_against_spec_or_exit
+        import airbyte_cdk, airbyte_cdk.sources
+        print(Destination.__module__, airbyte_cdk.sources is sys.modules["airbyte_cdk.sources"])
+        print(hasattr(airbyte_cdk, "AbstractSource"), hasattr(airbyte_cdk.sources, "AbstractSource"))
+        print("airbyte_cdk.legacy" in sys.modules, "airbyte_cdk.sources.abstract_source" in sys.modules)
+        """
+    )
+    assert out.splitlines() == ["airbyte_cdk.destinations.destination True", "False False", "False False"]
+
+
+def test_a_package_imported_already_stays_whole() -> None:
+    out = _in_a_fresh_process(
+        """
+        import airbyte_cdk
+        from source_core.startup import quick_imports
+        with quick_imports(("airbyte_cdk",)):
+            import airbyte_cdk as again
+        print(again is airbyte_cdk, hasattr(again, "AbstractSource"))
+        """
+    )
+    assert out == "True True"
+
+
+def test_a_bare_package_must_be_installed() -> None:
+    with (
+        pytest.raises(ImportError, match="no_such_package is no installed package"),
+        quick_imports(("no_such_package",)),
+    ):
+        pass
