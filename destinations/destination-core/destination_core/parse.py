@@ -174,13 +174,13 @@ class MessageParser:
             if self.by_pointer:
                 params[f"f{k}"] = "/" + column.name.replace("~", "~0").replace("/", "~1")
                 access = (
-                    f"nullif(json_extract(m.record.data, $f{k}), 'null'::JSON)"
+                    f"nullif(json_extract(data, $f{k}), 'null'::JSON)"
                     if column.kind is Kind.JSON
-                    else f"json_extract_string(m.record.data, $f{k})"
+                    else f"json_extract_string(data, $f{k})"
                 )
             else:
                 params[f"f{k}"] = column.name
-                access = f"struct_extract(m.record.data, $f{k})"
+                access = f"struct_extract(data, $f{k})"
                 if column.kind is not Kind.JSON and self.field_types[column.name] == "JSON":
                     access = f"json_extract_string({access}, '$')"
             texts.append(f", {access} AS s{k}")
@@ -246,10 +246,9 @@ class MessageParser:
         query = (
             f"SELECT i, floor(emitted_at)::BIGINT AS emitted_at, uuid()::VARCHAR AS raw_id, {meta} AS meta{outputs} "
             f"FROM (SELECT *{''.join(typed)} "
-            f"FROM (SELECT i, m.record.emitted_at AS emitted_at, m.record.meta AS source_meta{''.join(texts)} "
-            f"FROM env{' JOIN lines USING (i)' if self.exact_numbers else ''} WHERE m.type = 'RECORD' "
-            "AND m.record.stream = $stream "
-            "AND m.record.namespace IS NOT DISTINCT FROM $namespace))"
+            f"FROM (SELECT i, emitted_at, meta AS source_meta{''.join(texts)} "
+            f"FROM env{' JOIN lines USING (i)' if self.exact_numbers else ''} WHERE type = 'RECORD' "
+            "AND stream = $stream AND namespace IS NOT DISTINCT FROM $namespace))"
         )
         return query, params
 
@@ -352,8 +351,8 @@ class MessageParser:
             else "record.data IS NOT NULL"
         )
         query = (
-            f"SELECT {{'type': type, 'record': record}} AS m, type IS DISTINCT FROM 'RECORD' OR {data_is_object} "
-            "AS has_data FROM read_json($path, format = 'newline_delimited', columns = $columns)"
+            f"SELECT {_envelope('')}, type IS DISTINCT FROM 'RECORD' OR {data_is_object} AS has_data "
+            "FROM read_json($path, format = 'newline_delimited', columns = $columns)"
         )
         try:
             env = self.db.sql(query, params={"path": self.spool.name, "columns": self.columns}).to_arrow_table(step)
@@ -379,11 +378,12 @@ class MessageParser:
     def _envelopes(self, batch: pa.Table) -> None:
         """The careful way to `env`, a temp table: lines that are not JSON are logged and skipped."""
         transform = (  # a RECORD without data, or whose data is no object, parses as one whose fields are all null
-            "CREATE OR REPLACE TEMP TABLE env AS SELECT i, json_transform(line, ?) AS m, "
-            "coalesce(json_type(line, '$.record.data') = 'OBJECT', false) AS has_data FROM lines"
+            f"CREATE OR REPLACE TEMP TABLE env AS SELECT i, {_envelope('m.')}, has_data FROM (SELECT i, "
+            "json_transform(line, ?) AS m, coalesce(json_type(line, '$.record.data') = 'OBJECT', false) AS has_data "
+            "FROM lines{})"
         )
         try:
-            self.db.execute(transform, [self.envelope])
+            self.db.execute(transform.format(""), [self.envelope])
             return
         except duckdb.Error:
             pass
@@ -392,7 +392,7 @@ class MessageParser:
             if line.strip():
                 logger.warning("stdin line %d is not JSON, skipped: %.200s", number + 1, line)  # cut after masking
         try:
-            self.db.execute(transform + " WHERE json_valid(line)", [self.envelope])
+            self.db.execute(transform.format(" WHERE json_valid(line)"), [self.envelope])
         except duckdb.Error as exc:
             raise self._first_malformed(batch, exc) from exc
 
@@ -412,11 +412,11 @@ class MessageParser:
     def _split(self) -> Chunk:
         chunk = Chunk()
         bad_record = (
-            "m.record IS NULL OR m.record.stream IS NULL OR NOT has_data OR m.record.emitted_at IS NULL "
-            f"OR NOT (m.record.emitted_at >= {_EMITTED_RANGE[0]} AND m.record.emitted_at < {_EMITTED_RANGE[1]})"
+            "stream IS NULL OR NOT has_data OR emitted_at IS NULL "
+            f"OR NOT (emitted_at >= {_EMITTED_RANGE[0]} AND emitted_at < {_EMITTED_RANGE[1]})"
         )
         others = self.db.execute(
-            f"SELECT i, m.type, {bad_record} FROM env WHERE m.type IS DISTINCT FROM 'RECORD' OR {bad_record} ORDER BY i"
+            f"SELECT i, type, {bad_record} FROM env WHERE type IS DISTINCT FROM 'RECORD' OR {bad_record} ORDER BY i"
         ).fetchall()
         controls: list[int] = []
         for number, kind, invalid in others:
@@ -435,8 +435,7 @@ class MessageParser:
             ).fetchall()
             chunk.controls = [self._control(number, text) for number, (text,) in zip(controls, texts, strict=True)]
         present = self.db.execute(
-            "SELECT m.record.namespace, m.record.stream, min(i) FROM env WHERE m.type = 'RECORD' GROUP BY ALL "
-            "ORDER BY ALL"
+            "SELECT namespace, stream, min(i) FROM env WHERE type = 'RECORD' GROUP BY ALL ORDER BY ALL"
         ).fetchall()
         states = [n for n, message in zip(controls, chunk.controls, strict=True) if message["type"] == "STATE"]
         first = self.line - self.chunk_lines
@@ -656,6 +655,16 @@ def _spool_file() -> IO[bytes] | None:
         return tempfile.NamedTemporaryFile(prefix="airbyte-chunk-", suffix=".jsonl")
     except OSError:
         return None
+
+
+def _envelope(message: str) -> str:
+    """The columns of `env` (besides i and has_data) from a parsed `message` (a STRUCT, or '' for the reader's
+    columns): flat, since a query over an Arrow table converts every column it reads whole, a struct with its data."""
+    record = f"{message}record"
+    return (
+        f"{message}type AS type, {record}.stream AS stream, {record}.namespace AS namespace, "
+        f"{record}.emitted_at AS emitted_at, {record}.data AS data, {record}.meta AS meta"
+    )
 
 
 def _type_text(structure: str | dict[str, Any]) -> str:
