@@ -50,6 +50,7 @@ STAGE_PREFIX = "_airbyte_stage_"
 class SqlLoader(ABC):
     types: Mapping[Kind, str]  # column type per kind, spelled as the database reports it back
     metadata_types: Mapping[str, str]  # the four _airbyte_ columns
+    makes_raw_ids = False  # see `Loader`
 
     def __init__(self, streams: list[TargetStream]) -> None:
         self.streams = streams

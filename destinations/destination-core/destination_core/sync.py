@@ -37,6 +37,8 @@ HOLD_BYTES = 256 << 20  # rows after the last STATE held back (beyond: loaded, a
 class Loader(Protocol):
     """What a database does for the write loop. Every method but `finalize` works in the open transaction."""
 
+    makes_raw_ids: bool  # the rows handed to `load` come without `_airbyte_raw_id`: the database makes them
+
     def load(self, stream: TargetStream, rows: pa.Table) -> None: ...
 
     def commit(self) -> None:
@@ -90,7 +92,7 @@ class Sync:
     ) -> None:
         self.streams = streams
         self.loader = loader
-        self.parser = MessageParser(streams, exact_numbers)
+        self.parser = MessageParser(streams, exact_numbers, raw_ids=not loader.makes_raw_ids)
         self.pending = PendingStates()
         self.commit_rows, self.commit_seconds = commit_rows, commit_seconds
         self.rows_since_commit, self.last_commit = 0, time.monotonic()
