@@ -121,6 +121,8 @@ class FileLoader:
     A rerun of the same generation keeps what an earlier, interrupted attempt left there; another generation drops
     it."""
 
+    makes_raw_ids = False  # the parser gives each row its raw id (see destination_core.sync.Loader)
+
     def __init__(self, target: Target, streams: list[TargetStream], fmt: str, compression: str, template: str) -> None:
         self.target, self.fmt, self.template = target, fmt, template
         self.compression = compression
