@@ -17,7 +17,7 @@ import select
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any, BinaryIO
@@ -42,6 +42,7 @@ logger = logging.getLogger("airbyte")
 # stdin parsed at a time: each chunk costs about 40 ms of planning and setup besides its rows, so that 1,000,000
 # benchmark records parsed in 4.0 s as 8 MiB chunks, 3.4 s as 16 MiB and 2.5 s as 32 MiB ones
 CHUNK_BYTES = 32 << 20
+IDLE_SECONDS = 0.5  # how often a silent input lets the write loop commit or see a failed load (`read_lines`)
 SCAN_PARTS = 8
 BOM = b"\xef\xbb\xbf"
 MESSAGE_TYPES = {"RECORD", "STATE", "LOG", "TRACE", "CONTROL", "SPEC", "CATALOG", "CONNECTION_STATUS"}
@@ -695,17 +696,22 @@ def _lines_table(data: memoryview | bytes, ends: np.ndarray, numbers: pa.Array, 
     return pa.Table.from_batches(batches, schema=pa.schema({"i": pa.int64(), "line": pa.string()}))
 
 
-def read_lines(stream: BinaryIO, size: int, max_wait: float = 1.0) -> Iterator[memoryview]:
+def read_lines(
+    stream: BinaryIO, size: int, max_wait: float = 1.0, idle: Callable[[], None] | None = None
+) -> Iterator[memoryview]:
     """Whole lines from an unbuffered `stream`, up to about `size` bytes at a time, in one reused buffer.
 
     A piece is handed on when the buffer is full, or when the input pauses (nothing to read for a moment) or has
     been trickling for `max_wait` seconds, so that a slow source still gets its states acknowledged promptly.
     Each piece ends with a newline (one is added at the end of input if missing) and is valid only until the
-    next one is asked for. A single line longer than the buffer grows it.
+    next one is asked for. A single line longer than the buffer grows it. While nothing comes, `idle` is called
+    every `IDLE_SECONDS` (its error ends the reading).
     """
     buffer = bytearray(size)
     filled, started = 0, time.monotonic()
     while True:
+        while idle is not None and not _readable(stream, IDLE_SECONDS):
+            idle()
         if filled == len(buffer):  # one line longer than the buffer: a new one, twice as large, since the caller
             buffer = buffer + bytearray(len(buffer))  # may still hold a view of this one (it could not be resized)
         got = stream.readinto(memoryview(buffer)[filled:])

@@ -8,6 +8,9 @@ echoed STATE covers.
 
 Rows that come after the source's last STATE are held until a STATE follows them (up to `HOLD_BYTES`). If the
 source then fails instead, they are not written: its retry starts from that STATE and sends them again.
+
+While the source is silent, the loop still commits when a commit is due, so that its last STATEs are acknowledged
+on time, and a load that failed meanwhile ends the write at once rather than when the source next writes.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ class Loader(Protocol):
     makes_raw_ids: bool  # the rows handed to `load` come without `_airbyte_raw_id`: the database makes them
 
     def load(self, stream: TargetStream, rows: pa.Table) -> None: ...
+
+    def settle(self) -> None:
+        """The input has paused: finish the loads in flight (they may run on a thread of their own), raising the
+        error of one that failed."""
 
     def commit(self) -> None:
         """Merge what dedup streams staged, then commit: afterwards everything loaded so far is durable."""
@@ -108,7 +115,7 @@ class Sync:
             self._run(stdin, out)
 
     def _run(self, stdin: BinaryIO, out: BinaryIO) -> None:
-        for data in read_lines(stdin, CHUNK_BYTES):
+        for data in read_lines(stdin, CHUNK_BYTES, idle=lambda: self._idle(out)):
             chunk = self.parser.parse(data)
             has_state = any(m["type"] == "STATE" for m in chunk.controls)
             if has_state:  # the held rows came before this chunk's STATEs
@@ -192,6 +199,12 @@ class Sync:
         else:  # a legacy state covers every stream
             return set(self.streams)
         return {(d.get("namespace"), d["name"]) for d in descriptors}
+
+    def _idle(self, out: BinaryIO) -> None:
+        """No input for a while: raise a failed load's error; commit if due and a STATE waits for it."""
+        self.loader.settle()
+        if self.pending.waiting and self._commit_due():
+            self._commit(out)
 
     def _commit_due(self) -> bool:
         elapsed = time.monotonic() - self.last_commit

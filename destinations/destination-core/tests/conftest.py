@@ -73,6 +73,13 @@ class Destination:
         )
         return parse_output(done.stdout.decode(), done.stderr.decode(), done.returncode)
 
+    def start_write(self, catalog: dict[str, Any], **config: Any) -> subprocess.Popen[bytes]:
+        """A `write` left running, its stdin open for the test to feed (unbuffered pipes)."""
+        command = self.command("write", catalog, {**self.config, **config})
+        return subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0
+        )
+
     def check(self, config: dict[str, Any] | None = None) -> Run:
         done = subprocess.run(self.command("check", config=config), capture_output=True, text=True, timeout=120)
         return parse_output(done.stdout, done.stderr, done.returncode)

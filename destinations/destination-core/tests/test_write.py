@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import selectors
+import subprocess
+import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -550,3 +554,62 @@ def test_a_load_the_database_refuses_fails_the_sync_and_acknowledges_nothing_aft
     acknowledged = [s["stream"]["stream_state"] for s in run.states]
     assert acknowledged in ([2], [])  # [2] only if the input came in two pieces, the second holding the bad row
     assert sorted(r["id"] for r in dest.rows("t")) == ([1, 2] if acknowledged else [1])
+
+
+def _first_output(process: subprocess.Popen[bytes], wanted: Callable[[dict[str, Any]], bool], seconds: float) -> Any:
+    """The first message `process` writes that `wanted` takes, waiting at most `seconds`; None if none came."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + seconds
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while (left := deadline - time.monotonic()) > 0 and selector.select(left):
+            line = process.stdout.readline()
+            if not line:
+                return None  # the process ended
+            if wanted(message := json.loads(line)):
+                return message
+    return None
+
+
+def test_a_silent_source_has_its_states_acknowledged_once_a_commit_is_due(dest: Destination) -> None:
+    """A source that sends a STATE and then nothing for a while (waiting out a rate limit, a CDC source waiting for
+    changes) has it acknowledged once commit_interval_seconds have passed, not only when it next writes."""
+    process = dest.start_write(
+        catalog(stream_entry("t", PROPS)), commit_interval_seconds=1, commit_interval_rows=1_000_000
+    )
+    assert process.stdin is not None
+    try:
+        process.stdin.write(lines([record("t", {"id": 1, "name": "a"}), state("t", 1)]))
+        echoed = _first_output(process, lambda m: m["type"] == "STATE", seconds=30)
+        assert echoed is not None, "no STATE acknowledged while the source was silent"
+        assert echoed["state"]["stream"]["stream_state"] == 1
+        assert process.poll() is None, "the write ended before its input did"
+    finally:
+        process.stdin.close()
+        process.wait(60)
+    assert process.returncode == 0
+    assert [r["id"] for r in dest.rows("t")] == [1]
+
+
+def test_a_load_that_fails_while_the_source_is_silent_ends_the_write_at_once(dest: Destination) -> None:
+    """Loads run on a thread of their own: one that fails while the source says nothing ends the write then, with
+    the database's error, instead of when the source next writes (which may be much later)."""
+    cat = catalog(stream_entry("t", PROPS))
+    assert dest.write(cat, [record("t", {"id": 1, "name": "a"}), state("t", 1)]).exit_code == 0
+    table = f'"{dest.schema}".t' if dest.kind == "postgres" else "t"
+    dest.query_no_rows(f"ALTER TABLE {table} ALTER COLUMN name SET NOT NULL")
+    process = dest.start_write(cat, commit_interval_seconds=3600, commit_interval_rows=1_000_000)
+    assert process.stdin is not None
+    try:
+        messages = [record("t", {"id": 2, "name": "b"}), state("t", 2), record("t", {"id": 3}), state("t", 3)]
+        process.stdin.write(lines(messages))  # id 3 has no name: the database refuses it
+        error = _first_output(process, lambda m: m["type"] == "TRACE" and m["trace"]["type"] == "ERROR", seconds=30)
+        assert error is not None, "the failed load was not reported while the source was silent"
+        assert "null" in error["trace"]["error"]["message"].lower(), error
+        assert process.wait(30) != 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)
+        process.stdin.close()
+    assert [r["id"] for r in dest.rows("t")] == [1]

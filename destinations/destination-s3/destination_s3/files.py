@@ -206,6 +206,9 @@ class FileLoader:
             self.open[stream.key] = (PartWriter(scratch, self.fmt, self.compression, rows.schema), final)
         self.open[stream.key][0].write(rows)
 
+    def settle(self) -> None:
+        """Nothing in flight: parts are written as `load` is called."""
+
     def commit(self) -> None:
         for writer, final in self.open.values():
             writer.close()
