@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
+import dpath.options
 from airbyte_cdk.destinations import Destination
 from airbyte_cdk.logger import init_logger
 from airbyte_cdk.models import AirbyteMessage, ConfiguredAirbyteCatalog
@@ -29,6 +30,10 @@ from destination_core.sync import COMMIT_ROWS, COMMIT_SECONDS, Loader, Sync
 from source_core.config import config_error, validate_config
 
 logger = logging.getLogger("airbyte")
+
+# As airbyte_cdk.sources's `__init__` does, which a destination's start-up leaves out (source_core/startup.py): the
+# CDK masks secrets by walking the config with dpath, which otherwise refuses a config that holds an empty key
+dpath.options.ALLOW_EMPTY_STRING_KEYS = True
 
 
 class BatchDestination(Destination):

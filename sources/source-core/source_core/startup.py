@@ -14,7 +14,8 @@ file-based, concurrent), and that of `airbyte_cdk.sources` the abstract source's
 It can import the modules it does use with those packages registered bare, their `__init__` not run
 (`DESTINATION_BARE`): `import destination_duckdb.run` 1.17-1.23 s with the `__init__`s, 0.52-0.58 s without.
 Bare packages stay so for the process, since the modules imported through them refer to them; so they are for a
-connector's own process (its `run` module), where nothing else imports.
+connector's own process (its `run` module), where nothing else imports. Besides imports, those two `__init__`s
+only set one option, dpath's ALLOW_EMPTY_STRING_KEYS, which destination_core.launch sets itself.
 """
 
 from __future__ import annotations
