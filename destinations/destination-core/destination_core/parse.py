@@ -252,7 +252,10 @@ class MessageParser:
         return query, params
 
     def parse(self, data: memoryview | bytes) -> Chunk:
-        """Parse complete lines (`data` ends with a newline)."""
+        """Parse complete lines (`data` ends with a newline). A byte order mark that starts the input is dropped
+        (RFC 8259 lets a JSON reader ignore it); one that starts a later line leaves that line no JSON."""
+        if self.line == 0 and bytes(data[:3]) == BOM:
+            data = data[3:]
         self.repaired = {}
         first = self.line
         ends = _line_ends(data)

@@ -133,7 +133,7 @@ def test_json_reader_keeps_every_row_on_its_line_in_a_large_chunk() -> None:
 @pytest.mark.parametrize(
     "data",
     [
-        BOM + lines(messages()),  # DuckDB would drop the BOM; the careful way finds line 1 is not JSON
+        lines(messages()[:2]) + BOM + lines(messages()[2:]),  # a BOM within: its line is no JSON, both ways
         lines(messages()).replace(b"\n", b"\r\n"),
     ],
     ids=["bom", "crlf"],
@@ -142,6 +142,16 @@ def test_odd_chunks_read_alike_both_ways(data: bytes) -> None:
     fast, careful = parser(False), parser(False)
     assert comparable(fast.parse(data)) == comparable(careful.parse(data + b"\n"))
     assert careful.read == [False]
+
+
+def test_a_byte_order_mark_that_starts_the_input_is_dropped_not_its_line() -> None:
+    """A source's first RECORD is kept, both ways, when its output starts with a byte order mark."""
+    data = BOM + lines([record("other", {"id": 7, "i": "first"}, namespace="ns"), state("other", 7, namespace="ns")])
+    for blank in (b"", b"\n"):  # the JSON reader, then the careful way
+        chunk = parser(False).parse(data + blank)
+        [(_, rows)] = chunk.before
+        assert rows.column("id").to_pylist() == [7]
+        assert [message["type"] for message in chunk.controls] == ["STATE"]
 
 
 def test_fractional_emitted_at_is_its_millisecond_and_one_beyond_the_year_9999_an_error() -> None:
