@@ -241,9 +241,9 @@ class MessageParser:
             for k, column in enumerate(stream.columns)
             if column.kind is Kind.NUMBER and self.exact_numbers
         )
+        raw_id = ", uuid()::VARCHAR AS raw_id" if self.raw_ids else ""
         query = (
-            f"SELECT i, floor(emitted_at)::BIGINT AS emitted_at{', uuid()::VARCHAR AS raw_id' * self.raw_ids}, "
-            f"{meta} AS meta{outputs} "
+            f"SELECT i, floor(emitted_at)::BIGINT AS emitted_at{raw_id}, {meta} AS meta{outputs} "
             f"FROM (SELECT *{''.join(typed)} "
             f"FROM (SELECT i, emitted_at, meta AS source_meta{''.join(texts)} "
             f"FROM env{' JOIN lines USING (i)' if self.exact_numbers else ''} WHERE type = 'RECORD' "
