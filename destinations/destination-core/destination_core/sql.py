@@ -106,10 +106,6 @@ class SqlLoader(ABC):
             feed, self.feed = self.feed, None
             feed.end()
 
-    def settle(self) -> None:
-        """End the bulk load in flight, raising its error: a COPY reports a refused row only when it ends."""
-        self.wait()
-
     def commit_now(self) -> None:
         self.wait()
         self.commit_transaction()

@@ -44,9 +44,8 @@ class Loader(Protocol):
 
     def load(self, stream: TargetStream, rows: pa.Table) -> None: ...
 
-    def settle(self) -> None:
-        """The input has paused: finish the loads in flight (they may run on a thread of their own), raising the
-        error of one that failed."""
+    def wait(self) -> None:
+        """End the loads in flight (they may run on a thread of their own), raising the error of one that failed."""
 
     def commit(self) -> None:
         """Merge what dedup streams staged, then commit: afterwards everything loaded so far is durable."""
@@ -201,8 +200,9 @@ class Sync:
         return {(d.get("namespace"), d["name"]) for d in descriptors}
 
     def _idle(self, out: BinaryIO) -> None:
-        """No input for a while: raise a failed load's error; commit if due and a STATE waits for it."""
-        self.loader.settle()
+        """No input for a while: raise a failed load's error (the load is ended: a COPY reports a refused row only
+        when it ends); commit if due and a STATE waits for it."""
+        self.loader.wait()
         if self.pending.waiting and self._commit_due():
             self._commit(out)
 

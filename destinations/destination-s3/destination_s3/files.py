@@ -206,7 +206,7 @@ class FileLoader:
             self.open[stream.key] = (PartWriter(scratch, self.fmt, self.compression, rows.schema), final)
         self.open[stream.key][0].write(rows)
 
-    def settle(self) -> None:
+    def wait(self) -> None:
         """Nothing in flight: parts are written as `load` is called."""
 
     def commit(self) -> None:

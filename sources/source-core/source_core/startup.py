@@ -12,7 +12,7 @@ Measured on the 2-core machine: `import source_postgres.run` 1.33-1.45 s as it w
 The third: the `__init__` of the package `airbyte_cdk` imports every framework of the CDK (declarative sources, HTTP,
 file-based, concurrent), and that of `airbyte_cdk.sources` the abstract source's. A destination uses none of them.
 It can import the modules it does use with those packages registered bare, their `__init__` not run
-(`DESTINATION_BARE`): `import destination_duckdb.run` 1.17-1.23 s with the `__init__`s, 0.52-0.58 s without.
+(`DESTINATION_BARE`): `import destination_duckdb.run` 1.17-1.23 s with the `__init__`s, 0.57-0.61 s without.
 Bare packages stay so for the process, since the modules imported through them refer to them; so they are for a
 connector's own process (its `run` module), where nothing else imports. Besides imports, those two `__init__`s
 only set one option, dpath's ALLOW_EMPTY_STRING_KEYS, which destination_core.launch sets itself.
