@@ -1,10 +1,11 @@
 """Faster imports for a connector's process start: every command (spec, check, discover, read, write) pays them.
 
 Three things make importing airbyte-cdk slow. Two are undone here for the length of the imports only:
-- CPython 3.11's `inspect.getsource` parses a class's whole module for every class it is asked about, then
-  walks the tree to find the class, and serpyco-rs (the CDK's message serializer) asks it for each protocol
-  class and its bases when the CDK builds its serializers: 112 times, over 5 modules. With `ast.parse`
-  memoized each module is parsed once, and with the classes' lines indexed its tree is walked once.
+- CPython 3.11's `inspect.getsource` parses a class's whole module for every class it is asked about, walks
+  the tree to find the class, then tokenizes the class to find where it ends; and serpyco-rs (the CDK's message
+  serializer) asks it for each protocol class and its bases when the CDK builds its serializers: 112 times, over
+  5 modules. With `ast.parse` memoized each module is parsed once, and with the classes' first and last lines
+  indexed its tree is walked once and nothing is tokenized.
 - The cyclic garbage collector runs again and again while tens of thousands of long-lived objects are created.
   It is paused (imports make no garbage worth collecting) and then left as it was.
 Measured on the 2-core machine: `import source_postgres.run` 1.33-1.45 s as it was, 0.92-0.96 s with both.
@@ -53,16 +54,16 @@ def quick_imports(bare: tuple[str, ...] = ()) -> Iterator[None]:
         except TypeError:  # an unhashable argument (source as a bytearray): parsed as usual
             return parse(*args, **kwargs)
 
-    findsource = inspect.findsource
+    findsource, getsourcelines = inspect.findsource, inspect.getsourcelines
     collecting = gc.isenabled()
     ast.parse = memoized
-    inspect.findsource = _indexed(findsource)
+    inspect.findsource, inspect.getsourcelines = _indexed(findsource, getsourcelines)
     gc.disable()
     try:
         yield
     finally:
         ast.parse = parse
-        inspect.findsource = findsource
+        inspect.findsource, inspect.getsourcelines = findsource, getsourcelines
         if collecting:
             gc.enable()
 
@@ -82,35 +83,54 @@ def _register_bare(name: str) -> None:
         setattr(sys.modules[parent], child, package)
 
 
-def _indexed(findsource: Callable[[Any], tuple[list[str], int]]) -> Callable[[Any], tuple[list[str], int]]:
-    """`inspect.findsource` that finds a class through an index of its module's classes, made once per module."""
-    indexes: dict[str, dict[str, int]] = {}
+Finder = Callable[[Any], tuple[list[str], int]]
 
-    def indexed(obj: Any) -> tuple[list[str], int]:
+
+def _indexed(findsource: Finder, getsourcelines: Finder) -> tuple[Finder, Finder]:
+    """`inspect.findsource` and `inspect.getsourcelines` that find a class through an index of its module's classes,
+    made once per module."""
+    indexes: dict[str, dict[str, tuple[int, int]]] = {}
+
+    def located(obj: Any) -> tuple[list[str], int, int] | None:
+        """The lines of `obj`'s module and its first and end line; None if it is no class of a loaded module."""
         module = sys.modules.get(getattr(obj, "__module__", None) or "") if inspect.isclass(obj) else None
         if module is None:
-            return findsource(obj)
+            return None
         lines, _ = findsource(module)
         source = "".join(lines)
         if source not in indexes:
-            finder = _ClassLines()
+            finder = _ClassLines(lines)
             finder.visit(ast.parse(source))
             indexes[source] = finder.lines
         try:
-            return lines, indexes[source][obj.__qualname__]
+            return lines, *indexes[source][obj.__qualname__]
         except KeyError:
             raise OSError("could not find class definition") from None
 
-    return indexed
+    def indexed_findsource(obj: Any) -> tuple[list[str], int]:
+        found = located(obj)
+        return findsource(obj) if found is None else found[:2]
+
+    def indexed_getsourcelines(obj: Any) -> tuple[list[str], int]:
+        found = located(obj)
+        if found is None:
+            return getsourcelines(obj)
+        lines, first, end = found
+        return lines[first:end], first + 1
+
+    return indexed_findsource, indexed_getsourcelines
 
 
 class _ClassLines(ast.NodeVisitor):
-    """Each class's first line in a module (0-based, its first decorator's if any) by qualified name: of two with
-    one name, the first that `inspect`'s own search (`inspect._ClassFinder`) meets."""
+    """Each class's lines in a module by qualified name, as `inspect` takes them: from its first line (0-based, its
+    first decorator's if any) to its end, which takes in the comment lines after its last statement that are
+    indented as far as its body (`inspect.BlockFinder`). Of two classes with one name, the first that `inspect`'s
+    own search (`inspect._ClassFinder`) meets."""
 
-    def __init__(self) -> None:
+    def __init__(self, source: list[str]) -> None:
+        self.source = source
         self.stack: list[str] = []
-        self.lines: dict[str, int] = {}
+        self.lines: dict[str, tuple[int, int]] = {}
 
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         self.stack += [node.name, "<locals>"]
@@ -122,6 +142,19 @@ class _ClassLines(ast.NodeVisitor):
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         self.stack.append(node.name)
         first = node.decorator_list[0] if node.decorator_list else node
-        self.lines.setdefault(".".join(self.stack), first.lineno - 1)
+        self.lines.setdefault(".".join(self.stack), (first.lineno - 1, self._end(node)))
         self.generic_visit(node)
         self.stack.pop()
+
+    def _end(self, node: ast.ClassDef) -> int:
+        end = node.end_lineno or node.lineno
+        if node.body[0].lineno == node.lineno:  # `class A: pass`: no indented body, so no comments taken in
+            return end
+        body = node.body[0].col_offset
+        for number in range(end, len(self.source)):
+            text = self.source[number].lstrip()
+            if text.startswith("#") and len(self.source[number]) - len(text) >= body:
+                end = number + 1
+            elif text and not text.startswith("#"):
+                break
+        return end

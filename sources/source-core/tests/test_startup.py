@@ -6,11 +6,13 @@ from __future__ import annotations
 import ast
 import enum
 import gc
+import importlib
 import inspect
 import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,20 +36,51 @@ def test_finds_every_class_where_inspect_does() -> None:
     modules = (classes_to_find, enum, inspect, airbyte_protocol)
     found = [c for m in modules for c in vars(m).values() if inspect.isclass(c) and c.__module__ == m.__name__]
     classes = [*found, classes_to_find.Outer.Inner, classes_to_find.Outer.Inner.Deepest, classes_to_find.Local, int]
-    findsource = inspect.findsource
-    expected = [_outcome(findsource, c) for c in classes]
+    findsource, getsourcelines = inspect.findsource, inspect.getsourcelines
+    expected = [(_outcome(findsource, c), _outcome(getsourcelines, c)) for c in classes]
     with quick_imports():
-        assert inspect.findsource is not findsource
-        assert [_outcome(inspect.findsource, c) for c in classes] == expected
-    assert inspect.findsource is findsource
+        assert inspect.findsource is not findsource and inspect.getsourcelines is not getsourcelines
+        assert [(_outcome(inspect.findsource, c), _outcome(inspect.getsourcelines, c)) for c in classes] == expected
+    assert (inspect.findsource, inspect.getsourcelines) == (findsource, getsourcelines)
     assert len(classes) > 50
-    assert OSError in expected and TypeError in expected  # a class in no source (Made), a built-in one (int)
+    assert (OSError, OSError) in expected and (TypeError, TypeError) in expected  # Made is in no source; int built in
 
 
-def _outcome(findsource: Callable[[Any], tuple[list[str], int]], cls: type) -> object:
-    """The lines and line `findsource` finds `cls` at, or the type of error it raises."""
+# Shapes the formatter would not leave in a module of the tests: comments after a class, a class on one line
+COMMENTED = """
+class OneLine: pass
+    # indented as a body would be, but OneLine has none: not OneLine's
+
+class Commented:
+    x = 1
+    # indented as the body: Commented's
+
+    # so is this one, after a blank line
+  # indented less: Commented's only since the next one is
+    # indented as the body: Commented's
+def after():
+    class Last:
+        y = 2
+            # deeper: Last's
+    return Last
+"""
+
+
+def test_takes_the_comments_after_a_class_as_inspect_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "commented_classes.py").write_text(COMMENTED)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("commented_classes")
+    classes = [module.OneLine, module.Commented, module.after()]
+    expected = [inspect.getsourcelines(c) for c in classes]
+    with quick_imports():
+        assert [inspect.getsourcelines(c) for c in classes] == expected
+    assert ["".join(lines).count("'s") for lines, _ in expected] == [0, 3, 1]
+
+
+def _outcome(find: Callable[[Any], tuple[list[str], int]], cls: type) -> object:
+    """The lines and line `find` (findsource, getsourcelines) finds `cls` at, or the type of error it raises."""
     try:
-        return findsource(cls)
+        return find(cls)
     except (OSError, TypeError) as exc:
         return type(exc)
 
