@@ -22,6 +22,9 @@ setup: $(BIN)/activate
 	$(BIN)/pip install --quiet $(addprefix ./,$(PACKAGES)) -r requirements-dev.txt
 	# ... then all of them again as editable installs, so that edits take effect without reinstalling
 	$(BIN)/pip install --quiet --no-deps $(addprefix -e ,$(CORES) $(PACKAGES))
+	# ... and byte-compiled, as pip compiles an installed package: where PYTHONDONTWRITEBYTECODE is set (as on
+	# this machine), every connector command would compile them again (0.1-0.15 s of each start)
+	$(BIN)/python -m compileall -q $(CORES) $(PACKAGES)
 	$(BIN)/pip check
 
 $(BIN)/activate:

@@ -166,6 +166,7 @@ class MessageParser:
         self.line = 0  # stdin lines read so far
         self.repaired: dict[int, set[str]] = {}  # line -> data fields of the chunk's lone surrogates or non-UTF-8
         self.chunk_lines = 0
+        self.newlines = np.empty(0, dtype=bool)  # `_line_ends`'s comparison
 
     def close(self) -> None:
         """Remove the spool file and close DuckDB: now, not whenever the parser is collected."""
@@ -271,7 +272,7 @@ class MessageParser:
             data = data[3:]
         self.repaired = {}
         first = self.line
-        ends = _line_ends(data)
+        ends = self._line_ends(data)
         count = len(ends)
         numbers = int_array(np.arange(first, first + count, dtype=np.int64))
         step = max(1, -(-count // SCAN_PARTS))  # several batches, so that DuckDB parses them in parallel
@@ -283,7 +284,7 @@ class MessageParser:
             if not fast:  # text DuckDB's reader refused may be mended first (it reads cleanly almost always)
                 data = self._replace_invalid_utf8(data, first)
                 data = self._replace_lone_surrogates(data, first)
-                ends = _line_ends(data)
+                ends = self._line_ends(data)
             batch = _lines_table(data, ends, numbers, step)
             self.db.register("lines", batch)
             if not fast:
@@ -295,6 +296,14 @@ class MessageParser:
                 self.db.unregister("env")
             else:
                 self.db.execute("DROP TABLE IF EXISTS env")
+
+    def _line_ends(self, data: memoryview | bytes) -> np.ndarray:
+        """Where each line of `data` ends (its newline). The comparison goes to an array kept from chunk to chunk:
+        a new one is new memory the kernel has to map at every chunk (a third of the time)."""
+        octets = np.frombuffer(data, dtype=np.uint8)
+        if len(self.newlines) < len(octets):
+            self.newlines = np.empty(len(octets), dtype=bool)
+        return np.flatnonzero(np.equal(octets, 10, out=self.newlines[: len(octets)]))
 
     def _replace_invalid_utf8(self, data: memoryview | bytes, first: int) -> memoryview | bytes:
         """`data` with each byte sequence that is no UTF-8 made U+FFFD, its data fields in `repaired`: DuckDB refuses
@@ -340,7 +349,7 @@ class MessageParser:
         fixed = bytearray(data)
         for at in lone:
             fixed[at : at + 6] = _REPLACEMENT
-        ends = _line_ends(data)
+        ends = self._line_ends(data)
         starts = np.concatenate(([0], ends + 1))
         for local in sorted(set(np.searchsorted(ends, lone).tolist())):
             original = bytes(data[starts[local] : ends[local]]).decode()
@@ -694,11 +703,6 @@ def _type_text(structure: str | dict[str, Any]) -> str:
         return structure
     fields = ", ".join(f'"{name.replace(chr(34), chr(34) * 2)}" {_type_text(kind)}' for name, kind in structure.items())
     return f"STRUCT({fields})"
-
-
-def _line_ends(data: memoryview | bytes) -> np.ndarray:
-    """Where each line of `data` ends (its newline)."""
-    return np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
 
 
 def _lines_table(data: memoryview | bytes, ends: np.ndarray, numbers: pa.Array, step: int) -> pa.Table:
