@@ -104,6 +104,9 @@ class Sync:
         self.rows_since_commit, self.last_commit = 0, time.monotonic()
         self.held: list[tuple[TargetStream, pa.Table]] = []  # rows after the last STATE, not loaded yet
         self.held_bytes = 0
+        # A commit due at a chunk's last STATE is made once the next chunk is parsed (or before rows past that STATE
+        # are loaded): the chunk's rows load on the load thread meanwhile, so the commit waits for fewer of them
+        self.commit_waiting = False
         self.statuses: dict[StreamKey, str] = {}
         self.stated: set[StreamKey] = set()  # streams a STATE was received for
         self.source_failed = False  # the input carried a TRACE ERROR
@@ -115,7 +118,11 @@ class Sync:
 
     def _run(self, stdin: BinaryIO, out: BinaryIO) -> None:
         for data in read_lines(stdin, CHUNK_BYTES, idle=lambda: self._idle(out)):
-            chunk = self.parser.parse(data)
+            try:
+                chunk = self.parser.parse(data)
+            finally:  # a refused chunk too: what came before it is acknowledged, as if committed before parsing it
+                if self.commit_waiting:
+                    self._commit(out)
             has_state = any(m["type"] == "STATE" for m in chunk.controls)
             if has_state:  # the held rows came before this chunk's STATEs
                 self._load([*self.held, *chunk.before])
@@ -124,9 +131,8 @@ class Sync:
                 self.pending.records(counts)
                 self._control(message)
             self.pending.records(chunk.counts[-1])
-            if has_state and self._commit_due():
-                self._commit(out)
-            self._hold(chunk.after)
+            self.commit_waiting = has_state and self._commit_due()
+            self._hold(chunk.after, out)
         if self._source_failed():
             dropped = sum(rows.num_rows for _, rows in self.held)
             if dropped:
@@ -159,10 +165,12 @@ class Sync:
         """The input carried a TRACE ERROR, or a stream's last status was not COMPLETE."""
         return self.source_failed or any(status != "COMPLETE" for status in self.statuses.values())
 
-    def _hold(self, parts: list[tuple[TargetStream, pa.Table]]) -> None:
+    def _hold(self, parts: list[tuple[TargetStream, pa.Table]], out: BinaryIO) -> None:
         self.held += parts
         self.held_bytes += sum(rows.nbytes for _, rows in parts)
         if self.held_bytes > HOLD_BYTES:  # a source that states rarely: bounded memory comes first
+            if self.commit_waiting:  # at the STATE, before rows past it go into the transaction
+                self._commit(out)
             logger.info(
                 f"over {HOLD_BYTES >> 20} MiB of rows since the source's last STATE: written now (if the source "
                 "fails before its next STATE, its retry sends them again)"
@@ -211,6 +219,7 @@ class Sync:
         return self.rows_since_commit >= self.commit_rows or elapsed >= self.commit_seconds
 
     def _commit(self, out: BinaryIO) -> None:
+        self.commit_waiting = False
         self.loader.commit()
         echoed = self.pending.flush(out)
         logger.info(f"committed {self.rows_since_commit:,} rows; {echoed} state message(s) acknowledged")
