@@ -133,6 +133,8 @@ class Sync:
             self.pending.records(chunk.counts[-1])
             self.commit_waiting = has_state and self._commit_due()
             self._hold(chunk.after, out)
+        if self.commit_waiting:  # at the last chunk's STATE, apart from the rows after it, as at every other
+            self._commit(out)
         if self._source_failed():
             dropped = sum(rows.num_rows for _, rows in self.held)
             if dropped:

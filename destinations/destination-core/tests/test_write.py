@@ -9,11 +9,12 @@ import subprocess
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from source_core.testing import EMITTED_AT, catalog, lines, record, state, status, stream_entry
+from source_core.testing import EMITTED_AT, catalog, lines, parse_output, record, state, status, stream_entry
 
 from .conftest import EVERY_KIND, Destination
 
@@ -613,3 +614,23 @@ def test_a_load_that_fails_while_the_source_is_silent_ends_the_write_at_once(des
             process.wait(30)
         process.stdin.close()
     assert [r["id"] for r in dest.rows("t")] == [1]
+
+
+def test_a_state_is_acknowledged_when_the_next_piece_of_input_is_refused(dest: Destination, tmp_path: Path) -> None:
+    """A commit due at a STATE is made once the next piece of stdin is parsed: when that piece is refused, the
+    STATE is still acknowledged first, as if committed before parsing it. (Stdin is a file, read in pieces of 32 MiB:
+    the first ends at the STATE, the second holds the line that is no message.)"""
+    big = "x" * 12_000_000
+    messages = [record("t", {"id": 1, "name": big}), record("t", {"id": 2, "name": big}), state("t", 1)]
+    messages += [record("t", {"id": 3, "name": big}), {"hello": "world"}]
+    stdin = tmp_path / "stdin.jsonl"
+    stdin.write_bytes(lines(messages))
+    command = dest.command("write", catalog(stream_entry("t", PROPS)), {**dest.config, "commit_interval_rows": 1})
+    with stdin.open("rb") as source:
+        done = subprocess.run(command, stdin=source, capture_output=True, timeout=600)
+    run = parse_output(done.stdout.decode(), done.stderr.decode(), done.returncode)
+    assert run.exit_code != 0
+    assert [s["stream"]["stream_state"] for s in run.states] == [1]
+    (error,) = run.errors
+    assert "line 5 is not a valid Airbyte message" in error["message"]
+    assert [r["id"] for r in dest.rows("t")] == [1, 2]
