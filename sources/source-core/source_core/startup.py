@@ -83,10 +83,10 @@ def _register_bare(name: str) -> None:
         setattr(sys.modules[parent], child, package)
 
 
-Finder = Callable[[Any], tuple[list[str], int]]
+_Finder = Callable[[Any], tuple[list[str], int]]
 
 
-def _indexed(findsource: Finder, getsourcelines: Finder) -> tuple[Finder, Finder]:
+def _indexed(findsource: _Finder, getsourcelines: _Finder) -> tuple[_Finder, _Finder]:
     """`inspect.findsource` and `inspect.getsourcelines` that find a class through an index of its module's classes,
     made once per module."""
     indexes: dict[str, dict[str, tuple[int, int]]] = {}
