@@ -164,6 +164,14 @@ class MessageParser:
         self.columns = {name: _type_text(kind) for name, kind in structure.items()}  # for read_json
         self.spool = _spool_file()
         self.queries = {key: self._typed_query(stream) for key, stream in streams.items()}
+        # A chunk whose records are all of one stream (sources send their streams one after the other) is typed
+        # as DuckDB's JSON reader reads it, in one query: the envelopes' round trip through Arrow cost a fifth of
+        # the parse. Tried for the stream of the previous chunk's records, where that chunk held only one stream.
+        one_stream = not self.exact_numbers and not self.by_pointer and bool(fields)
+        self.one_stream_queries = (
+            {key: self._typed_query(stream, one_stream=True) for key, stream in streams.items()} if one_stream else {}
+        )
+        self.expected = next(iter(streams.values())) if len(streams) == 1 and one_stream else None
         self.line = 0  # stdin lines read so far
         self.repaired: dict[int, set[str]] = {}  # line -> data fields of the chunk's lone surrogates or non-UTF-8
         self.chunk_lines = 0
@@ -175,8 +183,12 @@ class MessageParser:
             self.spool.close()
         self.db.close()
 
-    def _typed_query(self, stream: TargetStream) -> tuple[str, dict[str, Any]]:
-        """SELECT of one stream's rows: each field cast to its column's type, failures nulled and named in meta."""
+    def _typed_query(self, stream: TargetStream, one_stream: bool = False) -> tuple[str, dict[str, Any]]:
+        """SELECT of one stream's rows: each field cast to its column's type, failures nulled and named in meta.
+
+        From `env` (the stream's records, with their line numbers `i`); or, `one_stream`, from the JSON reader
+        itself: every line in order, with the envelope columns `_split` checks (the rows that are no record of the
+        stream are dropped after)."""
         texts, typed = [], []
         changed: list[tuple[str, str, str]] = []  # (condition, field, change) of each change that may be recorded
         params: dict[str, Any] = {
@@ -257,14 +269,34 @@ class MessageParser:
             if column.kind is Kind.NUMBER and self.exact_numbers
         )
         raw_id = ", uuid()::VARCHAR AS raw_id" if self.raw_ids else ""
+        if one_stream:
+            kept = "type, stream, namespace, emitted_at, has_data"
+            source = f"({self._reader_query()})"
+        else:
+            kept = "i"
+            source = (
+                f"env{' JOIN lines USING (i)' if self.exact_numbers else ''} WHERE type = 'RECORD' "
+                "AND stream = $stream AND namespace IS NOT DISTINCT FROM $namespace"
+            )
         query = (
-            f"SELECT i, floor(emitted_at)::BIGINT AS emitted_at{raw_id}, {meta} AS meta{outputs} "
+            f"SELECT {kept}, floor(emitted_at)::BIGINT AS emitted_ms{raw_id}, {meta} AS meta{outputs} "
             f"FROM (SELECT *{''.join(typed)} "
-            f"FROM (SELECT i, emitted_at, meta AS source_meta{''.join(texts)} "
-            f"FROM env{' JOIN lines USING (i)' if self.exact_numbers else ''} WHERE type = 'RECORD' "
-            "AND stream = $stream AND namespace IS NOT DISTINCT FROM $namespace))"
+            f"FROM (SELECT {kept}, emitted_at, meta AS source_meta{''.join(texts)} FROM {source}))"
         )
         return query, params
+
+    def _reader_query(self) -> str:
+        """Every line's envelope, read from the spool file by DuckDB's JSON reader, in line order."""
+        # with the catalog's fields, the reader refuses a `data` that is no object; without any, it takes any JSON
+        data_is_object = (
+            "json_type(record.data) IS NOT DISTINCT FROM 'OBJECT'"
+            if not self.field_types or self.by_pointer
+            else "record.data IS NOT NULL"
+        )
+        return (
+            f"SELECT {_envelope('')}, type IS DISTINCT FROM 'RECORD' OR {data_is_object} AS has_data "
+            "FROM read_json($path, format = 'newline_delimited', columns = $columns)"
+        )
 
     def parse(self, data: memoryview | bytes) -> Chunk:
         """Parse complete lines (`data` ends with a newline). A byte order mark that starts the input is dropped
@@ -279,9 +311,13 @@ class MessageParser:
         step = max(1, -(-count // SCAN_PARTS))  # several batches, so that DuckDB parses them in parallel
         self.line += count
         self.chunk_lines = count
-        fast = False
+        spooled = self._spool_chunk(data)
+        if spooled and self.expected is not None:
+            chunk = self._parse_one_stream(self.expected, data, ends, numbers, step)
+            if chunk is not None:
+                return chunk
+        fast = spooled and self._read_envelopes(numbers, step)
         try:
-            fast = self._read_envelopes(data, numbers, step)
             if not fast:  # text DuckDB's reader refused may be mended first (it reads cleanly almost always)
                 data = self._replace_invalid_utf8(data, first)
                 data = self._replace_lone_surrogates(data, first)
@@ -357,9 +393,8 @@ class MessageParser:
             self.repaired[first + local] = _surrogate_fields(original)
         return bytes(fixed)
 
-    def _read_envelopes(self, data: memoryview | bytes, numbers: pa.Array, step: int) -> bool:
-        """Parse every line's envelope into the view `env` with DuckDB's JSON reader, if the chunk reads cleanly:
-        one row per line, every line an object, every RECORD with its data. Else say no (`env` is not made)."""
+    def _spool_chunk(self, data: memoryview | bytes) -> bool:
+        """Write the chunk to the spool file for DuckDB's JSON reader; say no where that reader cannot take it."""
         if self.spool is None or bytes(data[:3]) == BOM or bytes(data[-1:]) != b"\n":
             return False  # DuckDB drops a BOM at the start of a file, where the careful way finds no JSON
         try:
@@ -369,28 +404,49 @@ class MessageParser:
             self.spool.flush()
         except OSError as exc:  # a full temporary folder
             return self._stop_reading(f"its file cannot be written: {exc}")
-        # with the catalog's fields, the reader refuses a `data` that is no object; without any, it takes any JSON
-        data_is_object = (
-            "json_type(record.data) IS NOT DISTINCT FROM 'OBJECT'"
-            if not self.field_types or self.by_pointer
-            else "record.data IS NOT NULL"
-        )
-        query = (
-            f"SELECT {_envelope('')}, type IS DISTINCT FROM 'RECORD' OR {data_is_object} AS has_data "
-            "FROM read_json($path, format = 'newline_delimited', columns = $columns)"
-        )
-        try:
-            env = self.db.sql(query, params={"path": self.spool.name, "columns": self.columns}).to_arrow_table(step)
-        except duckdb.BinderException as exc:  # the catalog's fields make no STRUCT (names equal but for case)
-            return self._stop_reading(f"it cannot take this catalog's fields: {exc}")
-        except duckdb.Error:
-            return False
-        if env.num_rows != len(numbers):  # blank lines: the reader skips them, so rows no longer match lines
-            return False
-        if not pc.all(env.column("has_data")).as_py():
-            return False  # a RECORD without data: the careful way says which
-        self.db.register("env", env.append_column("i", pa.chunked_array([numbers])))
         return True
+
+    def _read(self, query: str, params: dict[str, Any], numbers: pa.Array, step: int) -> pa.Table | None:
+        """The spooled chunk read by `query` (one row per line, in order) with the line numbers `i`, if it reads
+        cleanly: every line an object, every RECORD with its data. Else None."""
+        values = {**params, "path": self.spool.name, "columns": self.columns}  # type: ignore[union-attr]
+        try:
+            table = self.db.sql(query, params=values).to_arrow_table(step)
+        except duckdb.BinderException as exc:  # the catalog's fields make no STRUCT (names equal but for case)
+            self._stop_reading(f"it cannot take this catalog's fields: {exc}")
+            return None
+        except duckdb.Error:
+            return None
+        if table.num_rows != len(numbers):  # blank lines: the reader skips them, so rows no longer match lines
+            return None
+        if not pc.all(table.column("has_data")).as_py():
+            return None  # a RECORD without data: the careful way says which
+        return table.append_column("i", pa.chunked_array([numbers]))
+
+    def _read_envelopes(self, numbers: pa.Array, step: int) -> bool:
+        """Parse every spooled line's envelope into the view `env`, if the chunk reads cleanly; else say no (`env`
+        is not made)."""
+        env = self._read(self._reader_query(), {}, numbers, step)
+        if env is not None:
+            self.db.register("env", env)
+        return env is not None
+
+    def _parse_one_stream(
+        self, stream: TargetStream, data: memoryview | bytes, ends: np.ndarray, numbers: pa.Array, step: int
+    ) -> Chunk | None:
+        """The spooled chunk parsed with `stream`'s fields typed as they are read, if it reads cleanly and holds
+        no other stream's records; else None (nothing left registered)."""
+        query, params = self.one_stream_queries[stream.key]
+        typed = self._read(query, params, numbers, step)
+        if typed is None:
+            return None
+        self.db.register("env", typed)
+        self.db.register("lines", _lines_table(data, ends, numbers, step))
+        try:
+            return self._split(typed)
+        finally:
+            self.db.unregister("env")
+            self.db.unregister("lines")
 
     def _stop_reading(self, why: str) -> bool:
         """The careful way for every chunk from now on; says no, as `_read_envelopes` does."""
@@ -434,7 +490,9 @@ class MessageParser:
                 )
         return input_error(f"stdin could not be parsed: {exc}")
 
-    def _split(self) -> Chunk:
+    def _split(self, one_stream: pa.Table | None = None) -> Chunk | None:
+        """The chunk's messages from `env`, its records typed per stream. `one_stream`: `env` holds every line with
+        the typed fields of `self.expected` (`_parse_one_stream`); None if another stream's records are there too."""
         chunk = Chunk()
         bad_record = (
             "stream IS NULL OR NOT has_data OR emitted_at IS NULL "
@@ -460,14 +518,18 @@ class MessageParser:
             ).fetchall()
             chunk.controls = [self._control(number, text) for number, (text,) in zip(controls, texts, strict=True)]
         present = self.db.execute(
-            "SELECT namespace, stream, min(i) FROM env WHERE type = 'RECORD' GROUP BY ALL ORDER BY ALL"
+            "SELECT namespace, stream, min(i), max(i) FROM env WHERE type = 'RECORD' GROUP BY ALL ORDER BY ALL"
         ).fetchall()
+        if one_stream is not None and any((namespace, name) != self.expected.key for namespace, name, *_ in present):
+            return None
+        if present:  # the next chunk is tried as this one's last stream, if this one held only that stream
+            self.expected = self.streams.get(present[0][:2]) if len(present) == 1 and self.one_stream_queries else None
         states = [n for n, message in zip(controls, chunk.controls, strict=True) if message["type"] == "STATE"]
         first = self.line - self.chunk_lines
         split = states[-1] if states else first
         chunk.counts = [Counter() for _ in range(len(controls) + 1)]
         positions = np.array(controls, dtype=np.int64)
-        for namespace, name, first_line in present:
+        for namespace, name, first_line, _ in present:
             stream = self.streams.get((namespace, name))
             if stream is None:
                 where = f"{namespace}.{name}" if namespace else name
@@ -478,7 +540,11 @@ class MessageParser:
             # one query per stream and chunk (planning it costs about 10 ms), its rows cut at the last STATE. They
             # come in line order (preserve_insertion_order) except where the query joins `lines` (exact numbers):
             # then they are put back in it
-            rows = self._rows(stream)
+            if one_stream is None:
+                typed = self._typed(stream)
+            else:  # every line but the other messages
+                typed = _without(one_stream, np.array(controls, dtype=np.int64) - first)
+            rows = self._rows(stream, typed)
             lines = int_values(rows.column(SEQ))
             if np.any(lines[1:] < lines[:-1]):
                 order = np.argsort(lines, kind="stable")
@@ -497,11 +563,14 @@ class MessageParser:
                         chunk.counts[bucket][stream.key] += int(n)
         return chunk
 
-    def _rows(self, stream: TargetStream) -> pa.Table:
-        """The chunk's rows of `stream`, typed, with their metadata columns, in line order."""
+    def _typed(self, stream: TargetStream) -> pa.Table:
+        """The typed query's result for `stream`'s records in `env`."""
         query, params = self.queries[stream.key]
         values = {**params, "stream": stream.name, "namespace": stream.namespace}
-        table = self.db.sql(query, params=values).to_arrow_table()
+        return self.db.sql(query, params=values).to_arrow_table()
+
+    def _rows(self, stream: TargetStream, table: pa.Table) -> pa.Table:
+        """The chunk's rows of `stream` (`table`: the typed query's), with their metadata columns."""
         n = table.num_rows
         for k, column in enumerate(stream.columns):
             if column.kind is Kind.JSON:  # a value that may have lost digits or hold what is not JSON is taken again
@@ -532,7 +601,7 @@ class MessageParser:
             metas = string_array(texts)
         if self.raw_ids:
             columns[RAW_ID] = table.column("raw_id")
-        columns[EXTRACTED_AT] = pc.cast(table.column("emitted_at"), pa.timestamp("ms", tz="UTC"))
+        columns[EXTRACTED_AT] = pc.cast(table.column("emitted_ms"), pa.timestamp("ms", tz="UTC"))
         columns[GENERATION_ID] = int_array(np.full(n, stream.generation_id, dtype=np.int64))
         columns[META] = metas
         columns[SEQ] = table.column("i")
@@ -704,6 +773,17 @@ def _type_text(structure: str | dict[str, Any]) -> str:
         return structure
     fields = ", ".join(f'"{name.replace(chr(34), chr(34) * 2)}" {_type_text(kind)}' for name, kind in structure.items())
     return f"STRUCT({fields})"
+
+
+def _without(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """`table` without `rows` (ascending): slices between them where they are few (no copy), else filtered."""
+    if len(rows) > 64:
+        keep = np.ones(table.num_rows, dtype=bool)
+        keep[rows] = False
+        return table.filter(keep)
+    starts = np.concatenate(([0], rows + 1))
+    stops = np.concatenate((rows, [table.num_rows]))
+    return pa.concat_tables([table.slice(a, b - a) for a, b in zip(starts, stops, strict=True) if b > a])
 
 
 def _lines_table(data: memoryview | bytes, ends: np.ndarray, numbers: pa.Array, step: int) -> pa.Table:

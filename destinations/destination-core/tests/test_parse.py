@@ -33,10 +33,16 @@ class Observed(MessageParser):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.read: list[bool] = []
+        self.typed_as_read: list[bool] = []  # whether each chunk tried as one stream's was taken so
 
     def _read_envelopes(self, *args: Any) -> bool:
         self.read.append(super()._read_envelopes(*args))
         return self.read[-1]
+
+    def _parse_one_stream(self, *args: Any) -> Chunk | None:
+        chunk = super()._parse_one_stream(*args)
+        self.typed_as_read.append(chunk is not None)
+        return chunk
 
 
 def parser(exact_numbers: bool) -> Observed:
@@ -90,6 +96,45 @@ def test_json_reader_and_careful_way_give_the_same_chunk(exact_numbers: bool) ->
     assert all(wide[1][k] is None for k in ("i", "n", "b", "d", "tz", "ts", "t", "ttz"))
     assert wide[1]["s"] == '{"a":1}' and wide[2]["i"] == 12 and wide[2]["b"] is False
     assert [row["i"] for _, _, rows in after for row in rows] == [7]
+
+
+@pytest.mark.parametrize("exact_numbers", [False, True])
+def test_chunks_of_one_streams_records_are_typed_as_read_and_give_the_same_chunks(exact_numbers: bool) -> None:
+    """After a chunk whose records are all of one stream, the next is tried as that stream's, typed in the JSON
+    reader's one query: taken if it holds no other stream's records, else read the usual way. Each chunk comes out
+    as the careful way gives it (numbers kept exact go the usual way: the typed query joins each line)."""
+    source_change = {"field": "s", "change": "TRUNCATED", "reason": "SOURCE_FIELD_SIZE_LIMITATION"}
+    wide_only = [
+        status("wide", "STARTED"),
+        record("wide", GOOD),
+        record("wide", BAD),
+        state("wide", 1),
+        {"type": "LOG", "log": {"level": "INFO", "message": "halfway"}},
+        record("wide", LOOSE, meta={"changes": [source_change]}),
+        record("wide", {}),
+        record("wide", {"i": 7}),
+    ]
+    other_only = [record("other", {"id": n, "i": f"n{n}", "extra": n}, namespace="ns") for n in range(3)]
+    other_only.insert(2, state("other", 2, namespace="ns"))
+    chunks = [wide_only, wide_only, messages(), other_only, other_only, [status("wide", "COMPLETE")], other_only]
+    observed = parser(exact_numbers)
+    for data in chunks:
+        careful = parser(exact_numbers)
+        assert without_lines(observed.parse(lines(data))) == without_lines(careful.parse(lines(data) + b"\n"))
+        assert careful.read == [False]
+    # the first chunk of a catalog of two streams, and the chunk after the one with both, go the usual way
+    assert observed.typed_as_read == ([] if exact_numbers else [True, False, True, True, True])
+    assert observed.read == [True] * (len(chunks) if exact_numbers else 3)
+
+
+def without_lines(chunk: Chunk) -> tuple[Any, ...]:
+    """`comparable` but for the rows' line numbers (a chunk's lines count on from the chunks before)."""
+    before, controls, counts, after = comparable(chunk)
+
+    def rows(part: list[tuple[str, pa.Schema, list[dict[str, Any]]]]) -> list[tuple[str, list[dict[str, Any]]]]:
+        return [(name, [{k: v for k, v in row.items() if k != SEQ} for row in found]) for name, _, found in part]
+
+    return rows(before), controls, counts, rows(after)
 
 
 def test_chunks_the_json_reader_does_not_take_go_the_careful_way() -> None:
