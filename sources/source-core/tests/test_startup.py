@@ -28,8 +28,11 @@ def test_inside_parses_once_and_collects_nothing() -> None:
         assert first is again
         assert ast.parse(bytearray(b"y = 2")).body  # unhashable source: parsed as usual
         assert not gc.isenabled()
+        made = [object()]  # a container the collector tracks
+        assert any(found is made for found in gc.get_objects(generation=0))
     assert ast.parse("x = 1") is not ast.parse("x = 1")
     assert gc.isenabled()
+    assert not any(found is made for found in gc.get_objects())  # frozen: no collection goes through it
 
 
 def test_finds_every_class_where_inspect_does() -> None:
