@@ -10,6 +10,7 @@ careful way instead: `json_transform` of the lines as an Arrow string column, sk
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -18,6 +19,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any, BinaryIO
@@ -44,6 +46,7 @@ logger = logging.getLogger("airbyte")
 CHUNK_BYTES = 32 << 20
 IDLE_SECONDS = 0.5  # how often a silent input lets the write loop commit or see a failed load (`read_lines`)
 SCAN_PARTS = 8
+READ_BATCH = 16_384  # rows per Arrow batch of what the JSON reader gives
 BOM = b"\xef\xbb\xbf"
 MESSAGE_TYPES = {"RECORD", "STATE", "LOG", "TRACE", "CONTROL", "SPEC", "CATALOG", "CONNECTION_STATUS"}
 StreamKey = tuple[str | None, str]
@@ -101,6 +104,28 @@ def input_error(message: str, internal: str | None = None) -> AirbyteTracedExcep
     return AirbyteTracedException(
         message=message, internal_message=internal or message, failure_type=FailureType.system_error
     )
+
+
+class _Counted:
+    """A chunk's lines from line `first` on: their ends as `counting` finds them (on another thread), and what
+    follows from those; each waits for the count."""
+
+    def __init__(self, first: int, counting: Future[np.ndarray]) -> None:
+        self.first = first
+        self.counting = counting
+
+    @functools.cached_property
+    def ends(self) -> np.ndarray:
+        return self.counting.result()
+
+    @functools.cached_property
+    def numbers(self) -> pa.Array:
+        return int_array(np.arange(self.first, self.first + len(self.ends), dtype=np.int64))
+
+    @property
+    def step(self) -> int:
+        """Lines per batch of the table `lines`: several batches, so that DuckDB parses them in parallel."""
+        return max(1, -(-len(self.ends) // SCAN_PARTS))
 
 
 @dataclass
@@ -174,13 +199,14 @@ class MessageParser:
         self.expected = next(iter(streams.values())) if len(streams) == 1 and one_stream else None
         self.line = 0  # stdin lines read so far
         self.repaired: dict[int, set[str]] = {}  # line -> data fields of the chunk's lone surrogates or non-UTF-8
-        self.chunk_lines = 0
         self.newlines = np.empty(0, dtype=bool)  # `_line_ends`'s comparison
+        self.helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lines")
 
     def close(self) -> None:
         """Remove the spool file and close DuckDB: now, not whenever the parser is collected."""
         if self.spool is not None:
             self.spool.close()
+        self.helper.shutdown()
         self.db.close()
 
     def _typed_query(self, stream: TargetStream, one_stream: bool = False) -> tuple[str, dict[str, Any]]:
@@ -305,18 +331,18 @@ class MessageParser:
             data = data[3:]
         self.repaired = {}
         first = self.line
-        ends = self._line_ends(data)
-        count = len(ends)
-        numbers = int_array(np.arange(first, first + count, dtype=np.int64))
-        step = max(1, -(-count // SCAN_PARTS))  # several batches, so that DuckDB parses them in parallel
-        self.line += count
-        self.chunk_lines = count
-        spooled = self._spool_chunk(data)
-        if spooled and self.expected is not None:
-            chunk = self._parse_one_stream(self.expected, data, ends, numbers, step)
-            if chunk is not None:
-                return chunk
-        fast = spooled and self._read_envelopes(numbers, step)
+        # the lines are counted on the helper thread while the chunk is spooled and read (numpy lets go of the GIL)
+        counted = _Counted(first, self.helper.submit(self._line_ends, data))
+        try:
+            spooled = self._spool_chunk(data)
+            if spooled and self.expected is not None:
+                chunk = self._parse_one_stream(self.expected, data, counted)
+                if chunk is not None:
+                    return chunk
+            fast = spooled and self._read_envelopes(counted)
+        finally:
+            self.line = first + len(counted.ends)
+        ends, numbers, step = counted.ends, counted.numbers, counted.step
         try:
             if not fast:  # text DuckDB's reader refused may be mended first (it reads cleanly almost always)
                 data = self._replace_invalid_utf8(data, first)
@@ -326,7 +352,7 @@ class MessageParser:
             self.db.register("lines", batch)
             if not fast:
                 self._envelopes(batch)
-            return self._split()
+            return self._split(first)
         finally:
             self.db.unregister("lines")
             if fast:
@@ -406,44 +432,42 @@ class MessageParser:
             return self._stop_reading(f"its file cannot be written: {exc}")
         return True
 
-    def _read(self, query: str, params: dict[str, Any], numbers: pa.Array, step: int) -> pa.Table | None:
+    def _read(self, query: str, params: dict[str, Any], counted: _Counted) -> pa.Table | None:
         """The spooled chunk read by `query` (one row per line, in order) with the line numbers `i`, if it reads
         cleanly: every line an object, every RECORD with its data. Else None."""
         values = {**params, "path": self.spool.name, "columns": self.columns}  # type: ignore[union-attr]
         try:
-            table = self.db.sql(query, params=values).to_arrow_table(step)
+            table = self.db.sql(query, params=values).to_arrow_table(READ_BATCH)
         except duckdb.BinderException as exc:  # the catalog's fields make no STRUCT (names equal but for case)
             self._stop_reading(f"it cannot take this catalog's fields: {exc}")
             return None
         except duckdb.Error:
             return None
-        if table.num_rows != len(numbers):  # blank lines: the reader skips them, so rows no longer match lines
+        if table.num_rows != len(counted.ends):  # blank lines: the reader skips them, so rows no longer match lines
             return None
         if not pc.all(table.column("has_data")).as_py():
             return None  # a RECORD without data: the careful way says which
-        return table.append_column("i", pa.chunked_array([numbers]))
+        return table.append_column("i", pa.chunked_array([counted.numbers]))
 
-    def _read_envelopes(self, numbers: pa.Array, step: int) -> bool:
+    def _read_envelopes(self, counted: _Counted) -> bool:
         """Parse every spooled line's envelope into the view `env`, if the chunk reads cleanly; else say no (`env`
         is not made)."""
-        env = self._read(self._reader_query(), {}, numbers, step)
+        env = self._read(self._reader_query(), {}, counted)
         if env is not None:
             self.db.register("env", env)
         return env is not None
 
-    def _parse_one_stream(
-        self, stream: TargetStream, data: memoryview | bytes, ends: np.ndarray, numbers: pa.Array, step: int
-    ) -> Chunk | None:
+    def _parse_one_stream(self, stream: TargetStream, data: memoryview | bytes, counted: _Counted) -> Chunk | None:
         """The spooled chunk parsed with `stream`'s fields typed as they are read, if it reads cleanly and holds
         no other stream's records; else None (nothing left registered)."""
         query, params = self.one_stream_queries[stream.key]
-        typed = self._read(query, params, numbers, step)
+        typed = self._read(query, params, counted)
         if typed is None:
             return None
         self.db.register("env", typed)
-        self.db.register("lines", _lines_table(data, ends, numbers, step))
+        self.db.register("lines", _lines_table(data, counted.ends, counted.numbers, counted.step))
         try:
-            return self._split(typed)
+            return self._split(counted.first, typed)
         finally:
             self.db.unregister("env")
             self.db.unregister("lines")
@@ -490,9 +514,10 @@ class MessageParser:
                 )
         return input_error(f"stdin could not be parsed: {exc}")
 
-    def _split(self, one_stream: pa.Table | None = None) -> Chunk | None:
-        """The chunk's messages from `env`, its records typed per stream. `one_stream`: `env` holds every line with
-        the typed fields of `self.expected` (`_parse_one_stream`); None if another stream's records are there too."""
+    def _split(self, first: int, one_stream: pa.Table | None = None) -> Chunk | None:
+        """The chunk's messages from `env` (its first line `first`), its records typed per stream. `one_stream`:
+        `env` holds every line with the typed fields of `self.expected` (`_parse_one_stream`); None if another
+        stream's records are there too."""
         chunk = Chunk()
         bad_record = (
             "stream IS NULL OR NOT has_data OR emitted_at IS NULL "
@@ -525,7 +550,6 @@ class MessageParser:
         if present:  # the next chunk is tried as this one's last stream, if this one held only that stream
             self.expected = self.streams.get(present[0][:2]) if len(present) == 1 and self.one_stream_queries else None
         states = [n for n, message in zip(controls, chunk.controls, strict=True) if message["type"] == "STATE"]
-        first = self.line - self.chunk_lines
         split = states[-1] if states else first
         chunk.counts = [Counter() for _ in range(len(controls) + 1)]
         positions = np.array(controls, dtype=np.int64)
