@@ -7,10 +7,11 @@ Python. The pass is DuckDB's own JSON reader over the chunk spooled to a file, w
 into Arrow; a chunk it does not read cleanly (blank or broken lines, a line that is no message object) goes the
 careful way instead: `json_transform` of the lines as an Arrow string column, skipping what is not JSON.
 
-Sources send their streams one after the other, so most chunks hold one stream's records. Where the chunk
-before did, the next is first read as that stream's: the casts go into the JSON reader's query, and its result
-has every line, the other messages' rows dropped after. A chunk that holds another stream's records too is read
-again the general way (its envelopes to Arrow, then one typed query per stream).
+Sources send their streams one after the other, so most chunks hold one stream's records. Where the last chunk
+with records held only one stream's (or the catalog has only one stream), the next is first read as that
+stream's: the casts go into the JSON reader's query, and its result has every line, the other messages' rows
+dropped after. A chunk that holds another stream's records is read again the general way (its envelopes to
+Arrow, then one typed query per stream).
 """
 
 from __future__ import annotations
@@ -440,13 +441,12 @@ class MessageParser:
 
     def _read(self, query: str, params: dict[str, Any], counted: _Counted) -> pa.Table | None:
         """The spooled chunk read by `query` (one row per line, in order) with the line numbers `i`, if it reads
-        cleanly: every line an object, every RECORD with its data. Else None."""
+        cleanly: every line an object, every RECORD with its data. Else None. A query DuckDB cannot bind raises."""
         values = {**params, "path": self.spool.name, "columns": self.columns}  # type: ignore[union-attr]
         try:
             table = self.db.sql(query, params=values).to_arrow_table(READ_BATCH)
-        except duckdb.BinderException as exc:  # the catalog's fields make no STRUCT (names equal but for case)
-            self._stop_reading(f"it cannot take this catalog's fields: {exc}")
-            return None
+        except duckdb.BinderException:
+            raise
         except duckdb.Error:
             return None
         if table.num_rows != len(counted.ends):  # blank lines: the reader skips them, so rows no longer match lines
@@ -458,7 +458,10 @@ class MessageParser:
     def _read_envelopes(self, counted: _Counted) -> bool:
         """Parse every spooled line's envelope into the view `env`, if the chunk reads cleanly; else say no (`env`
         is not made)."""
-        env = self._read(self._reader_query(), {}, counted)
+        try:
+            env = self._read(self._reader_query(), {}, counted)
+        except duckdb.BinderException as exc:  # the catalog's fields make no STRUCT (names equal but for case)
+            return self._stop_reading(f"it cannot take this catalog's fields: {exc}")
         if env is not None:
             self.db.register("env", env)
         return env is not None
@@ -467,12 +470,15 @@ class MessageParser:
         """The spooled chunk parsed with `stream`'s fields typed as they are read, if it reads cleanly and holds
         no other stream's records; else None (nothing left registered)."""
         query, params = self.one_stream_queries[stream.key]
-        typed = self._read(query, params, counted)
+        try:
+            typed = self._read(query, params, counted)
+        except duckdb.BinderException:  # the general way tells whether the reader can take the catalog's fields
+            return None
         if typed is None:
             return None
-        self.db.register("env", typed)
-        self.db.register("lines", _lines_table(data, counted.ends, counted.numbers, counted.step))
         try:
+            self.db.register("env", typed)
+            self.db.register("lines", _lines_table(data, counted.ends, counted.numbers, counted.step))
             return self._split(counted.first, typed)
         finally:
             self.db.unregister("env")
@@ -522,8 +528,8 @@ class MessageParser:
 
     def _split(self, first: int, one_stream: pa.Table | None = None) -> Chunk | None:
         """The chunk's messages from `env` (its first line `first`), its records typed per stream. `one_stream`:
-        `env` holds every line with the typed fields of `self.expected` (`_parse_one_stream`); None if another
-        stream's records are there too."""
+        `env` holds every line with the typed fields of `self.expected` (`_parse_one_stream`); None if the chunk
+        holds another stream's records."""
         chunk = Chunk()
         bad_record = (
             "stream IS NULL OR NOT has_data OR emitted_at IS NULL "
@@ -553,7 +559,7 @@ class MessageParser:
         ).fetchall()
         if one_stream is not None and any((namespace, name) != self.expected.key for namespace, name, _ in present):
             return None
-        if present:  # the next chunk is tried as this one's last stream, if this one held only that stream
+        if present:  # the next chunk is tried as this one's stream, if this one held only one
             self.expected = self.streams.get(present[0][:2]) if len(present) == 1 and self.one_stream_queries else None
         states = [n for n, message in zip(controls, chunk.controls, strict=True) if message["type"] == "STATE"]
         split = states[-1] if states else first

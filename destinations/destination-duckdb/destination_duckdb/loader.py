@@ -15,7 +15,8 @@ BATCH = "_airbyte_batch"
 # An INSERT from an Arrow stream takes each Arrow batch as a batch of its own: one of whole row groups is written
 # (compressed) as it comes, smaller ones are gathered and rewritten when the INSERT ends. So the rows go as batches
 # of DuckDB's row group size where they allow: 1,000,000 benchmark rows in one INSERT took 1.65-1.71 s as batches
-# of 44,000 (a chunk's rows), 0.84-0.85 s as batches of 122,880. At most ROW_GROUP_BYTES are held back for that.
+# of 44,000 (a chunk's rows), 0.84-0.85 s as batches of 122,880. At most ROW_GROUP_BYTES of rows are held back for
+# that, besides the rest of the part the last of them came in (a slice keeps its part's buffers).
 ROW_GROUP_ROWS = 122_880
 ROW_GROUP_BYTES = 64 << 20
 
@@ -106,8 +107,8 @@ class DuckdbLoader(SqlLoader):
 
 def row_groups(parts: Iterator[pa.Table]) -> Iterator[pa.RecordBatch]:
     """The parts' rows, in order, as batches of ROW_GROUP_ROWS; the rest when the parts end or once more than
-    ROW_GROUP_BYTES are held. Made with the system allocator: pyarrow's mimalloc maps fresh pages for every batch,
-    and the kernel's clearing them took a tenth of a write's CPU."""
+    ROW_GROUP_BYTES are held. Parts joined into one batch are copied with the system allocator: pyarrow's mimalloc
+    mapped fresh pages for every batch, and the kernel's clearing them took a tenth of a write's CPU."""
     held: pa.Table | None = None
     for rows in parts:
         held = rows if held is None else pa.concat_tables([held, rows])

@@ -39,7 +39,7 @@ DESTINATION_BARE = ("airbyte_cdk", "airbyte_cdk.sources")
 @contextmanager
 def quick_imports(bare: tuple[str, ...] = ()) -> Iterator[None]:
     """Run the enclosed imports with `ast.parse` memoized and the garbage collector paused; both restored after,
-    and every object that exists by then frozen (`gc.freeze`).
+    and, if the imports succeeded, every object that exists by then frozen (`gc.freeze`).
 
     A memoized parse hands the same tree to every caller of the same source: the callers during an import
     (`inspect`, `attributes_doc`) only read it. The packages named in `bare`, parents first, are registered
@@ -63,10 +63,10 @@ def quick_imports(bare: tuple[str, ...] = ()) -> Iterator[None]:
     gc.disable()
     try:
         yield
+        gc.freeze()  # what the imports made lives as long as the process: no later collection goes through it again
     finally:
         ast.parse = parse
         inspect.findsource, inspect.getsourcelines = findsource, getsourcelines
-        gc.freeze()  # what the imports made lives as long as the process: no later collection goes through it again
         if collecting:
             gc.enable()
 
