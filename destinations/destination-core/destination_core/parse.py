@@ -530,6 +530,13 @@ class MessageParser:
         """The chunk's messages from `env` (its first line `first`), its records typed per stream. `one_stream`:
         `env` holds every line with the typed fields of `self.expected` (`_parse_one_stream`); None if the chunk
         holds another stream's records."""
+        present = self.db.execute(
+            "SELECT namespace, stream, min(i) FROM env WHERE type = 'RECORD' GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+        if one_stream is not None and any((namespace, name) != self.expected.key for namespace, name, _ in present):
+            return None  # before the other messages are checked: the general way checks them
+        if present:  # the next chunk is tried as this one's stream, if this one held only one
+            self.expected = self.streams.get(present[0][:2]) if len(present) == 1 and self.one_stream_queries else None
         chunk = Chunk()
         bad_record = (
             "stream IS NULL OR NOT has_data OR emitted_at IS NULL "
@@ -554,13 +561,6 @@ class MessageParser:
                 "SELECT line FROM lines WHERE i IN (SELECT unnest(?::BIGINT[])) ORDER BY i", [controls]
             ).fetchall()
             chunk.controls = [self._control(number, text) for number, (text,) in zip(controls, texts, strict=True)]
-        present = self.db.execute(
-            "SELECT namespace, stream, min(i) FROM env WHERE type = 'RECORD' GROUP BY ALL ORDER BY ALL"
-        ).fetchall()
-        if one_stream is not None and any((namespace, name) != self.expected.key for namespace, name, _ in present):
-            return None
-        if present:  # the next chunk is tried as this one's stream, if this one held only one
-            self.expected = self.streams.get(present[0][:2]) if len(present) == 1 and self.one_stream_queries else None
         states = [n for n, message in zip(controls, chunk.controls, strict=True) if message["type"] == "STATE"]
         split = states[-1] if states else first
         chunk.counts = [Counter() for _ in range(len(controls) + 1)]
@@ -575,11 +575,8 @@ class MessageParser:
                 )
             # one query per stream and chunk (planning it costs about 10 ms), its rows cut at the last STATE. They
             # come in line order (preserve_insertion_order) except where the query joins `lines` (exact numbers):
-            # then they are put back in it
-            if one_stream is None:
-                typed = self._typed(stream)
-            else:  # every line but the other messages
-                typed = _without(one_stream, np.array(controls, dtype=np.int64) - first)
+            # then they are put back in it. Typed as read (`one_stream`), they are every line but the other messages
+            typed = self._typed(stream) if one_stream is None else _without(one_stream, positions - first)
             rows = self._rows(stream, typed)
             lines = int_values(rows.column(SEQ))
             if np.any(lines[1:] < lines[:-1]):
