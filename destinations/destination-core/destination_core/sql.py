@@ -95,6 +95,9 @@ class SqlLoader(ABC):
     @abstractmethod
     def commit_transaction(self) -> None: ...
 
+    @abstractmethod
+    def rollback_transaction(self) -> None: ...
+
     # -- the connection, one thread at a time -------------------------------------------------------------------
     def run(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         self.wait()
@@ -231,6 +234,11 @@ class SqlLoader(ABC):
             self._merge(self.streams[index], self.stage_table(index))
         self.staged.clear()
         self.commit_now()
+
+    def rollback(self) -> None:
+        self.wait()
+        self.staged.clear()  # their staged rows are gone with the rest
+        self.rollback_transaction()
 
     def _merge(self, stream: TargetStream, stage: str) -> None:
         target = self.target(stream)

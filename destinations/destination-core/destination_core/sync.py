@@ -7,7 +7,9 @@ received up to that point is echoed, in order, with `destinationStats.recordCoun
 echoed STATE covers.
 
 Rows that come after the source's last STATE are held until a STATE follows them (up to `HOLD_BYTES`). If the
-source then fails instead, they are not written: its retry starts from that STATE and sends them again.
+source then fails instead, they are not written: its retry starts from that STATE and sends them again. While no
+STATE waits for a commit (before the first, or once a commit acknowledged them all), rows are loaded at once
+instead: the open transaction then holds only rows that no STATE covers, so a source that fails has it rolled back.
 
 While the source is silent, the loop still commits when a commit is due, so that its last STATEs are acknowledged
 on time, and a load that failed meanwhile ends the write at once rather than when the source next writes.
@@ -49,6 +51,9 @@ class Loader(Protocol):
 
     def commit(self) -> None:
         """Merge what dedup streams staged, then commit: afterwards everything loaded so far is durable."""
+
+    def rollback(self) -> None:
+        """Discard what was loaded since the last commit. Only `commit` and `finalize` follow."""
 
     def finalize(self, stream: TargetStream) -> None:
         """The stream is complete: swap in an overwrite's new table, drop generations below the minimum."""
@@ -104,6 +109,7 @@ class Sync:
         self.rows_since_commit, self.last_commit = 0, time.monotonic()
         self.held: list[tuple[TargetStream, pa.Table]] = []  # rows after the last STATE, not loaded yet
         self.held_bytes = 0
+        self.uncovered = 0  # rows loaded while no STATE waited for a commit, that no STATE covers yet
         # A commit due at a chunk's last STATE is made once the next chunk is parsed (or before rows past that STATE
         # are loaded): the chunk's rows load on the load thread meanwhile, so the commit waits for fewer of them
         self.commit_waiting = False
@@ -136,7 +142,10 @@ class Sync:
         if self.commit_waiting:  # at the last chunk's STATE, apart from the rows after it, as at every other
             self._commit(out)
         if self._source_failed():
-            dropped = sum(rows.num_rows for _, rows in self.held)
+            dropped = sum(rows.num_rows for _, rows in self.held) + self.uncovered
+            if self.uncovered:
+                self.loader.rollback()
+                self.rows_since_commit = 0
             if dropped:
                 logger.warning(
                     f"the source failed: the {dropped:,} rows it sent after its last STATE are not written, since "
@@ -170,9 +179,13 @@ class Sync:
     def _hold(self, parts: list[tuple[TargetStream, pa.Table]], out: BinaryIO) -> None:
         self.held += parts
         self.held_bytes += sum(rows.nbytes for _, rows in parts)
-        if self.held_bytes > HOLD_BYTES:  # a source that states rarely: bounded memory comes first
-            if self.commit_waiting:  # at the STATE, before rows past it go into the transaction
-                self._commit(out)
+        if self.held_bytes > HOLD_BYTES and self.commit_waiting:  # at the STATE, before rows past it go in
+            self._commit(out)
+        if not self.pending.waiting:  # the transaction holds no row a STATE covers: these go in now (see above)
+            self.uncovered += sum(rows.num_rows for _, rows in self.held)
+            self._load(self.held)
+            self.held, self.held_bytes = [], 0
+        elif self.held_bytes > HOLD_BYTES:  # a source that states rarely: bounded memory comes first
             logger.info(
                 f"over {HOLD_BYTES >> 20} MiB of rows since the source's last STATE: written now (if the source "
                 "fails before its next STATE, its retry sends them again)"
@@ -190,6 +203,7 @@ class Sync:
         trace = message.get("trace") or {}
         if message["type"] == "STATE":
             self.pending.state(message)
+            self.uncovered = 0
             self.stated.update(self._stated(message["state"]))
         elif message["type"] == "TRACE" and trace.get("type") == "ERROR":
             self.source_failed = True

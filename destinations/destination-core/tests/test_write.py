@@ -281,6 +281,37 @@ def test_rows_after_the_last_state_of_a_failed_source_are_left_to_its_retry(
     assert [r["id"] for r in dest.rows("t", order_by="id")] == [1, 2, 3, 4]
 
 
+@pytest.mark.parametrize("mode", ["append", "overwrite"])
+def test_rows_loaded_after_every_state_was_acknowledged_are_rolled_back_when_the_source_fails(
+    dest: Destination, mode: str
+) -> None:
+    """Once a commit has acknowledged every STATE, the rows that follow go into the transaction at once (they are
+    not held): when the source then fails, the transaction is rolled back, and the retry's rows are there once."""
+    entry = stream_entry("t", PROPS, mode=mode)
+    error = {"message": "source broke", "failure_type": "transient_error"}
+    failure = {"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": 1.0, "error": error}}
+    process = dest.start_write(catalog(entry), commit_interval_seconds=1, commit_interval_rows=1)
+    assert process.stdin is not None
+    try:
+        process.stdin.write(lines([status("t", "STARTED"), record("t", {"id": 1}), record("t", {"id": 2})]))
+        process.stdin.write(lines([state("t", 1)]))
+        echoed = _first_output(process, lambda m: m["type"] == "STATE", seconds=30)
+        assert echoed is not None and echoed["state"]["stream"]["stream_state"] == 1
+        process.stdin.write(lines([record("t", {"id": 3}), record("t", {"id": 4})]))
+        time.sleep(1)  # a piece of its own, loaded while no STATE waits
+        process.stdin.write(lines([failure]))
+    finally:
+        process.stdin.close()
+        process.wait(60)
+    assert process.returncode == 0
+    if mode == "append":
+        assert [r["id"] for r in dest.rows("t", order_by="id")] == [1, 2]
+    retry = [status("t", "STARTED"), *(record("t", {"id": n}) for n in (3, 4)), state("t", 2), status("t", "COMPLETE")]
+    run = dest.write(catalog(entry), retry)
+    assert run.exit_code == 0, run.stderr
+    assert [r["id"] for r in dest.rows("t", order_by="id")] == [1, 2, 3, 4]
+
+
 def test_overwrite_leftover_of_another_generation_is_discarded(dest: Destination) -> None:
     entry = stream_entry("t", PROPS, mode="overwrite", generation_id=1, minimum_generation_id=1)
     dest.write(catalog(entry), [record("t", {"id": 1}), state("t", 1), status("t", "INCOMPLETE")])
@@ -516,7 +547,12 @@ def test_empty_or_failed_input_never_replaces_a_table(dest: Destination) -> None
     overwrite = catalog(stream_entry("t", PROPS, mode="overwrite"))
     error = {"message": "source broke", "failure_type": "config_error"}
     failure = {"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": 1.0, "error": error}}
-    for messages in ([], [failure], [record("t", {"id": 2}), state("t", 2), failure]):
+    for messages in (
+        [],
+        [failure],
+        [record("t", {"id": 5}), failure],
+        [record("t", {"id": 2}), state("t", 2), failure],
+    ):
         run = dest.write(overwrite, messages)
         assert run.exit_code == 0, run.stderr
         assert [r["name"] for r in dest.rows("t")] == ["old"]

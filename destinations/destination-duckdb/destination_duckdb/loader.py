@@ -104,6 +104,10 @@ class DuckdbLoader(SqlLoader):
         self.db.commit()
         self.db.begin()
 
+    def rollback_transaction(self) -> None:
+        self.db.rollback()
+        self.db.begin()
+
 
 def row_groups(parts: Iterator[pa.Table]) -> Iterator[pa.RecordBatch]:
     """The parts' rows, in order, as batches of ROW_GROUP_ROWS; the rest when the parts end or once more than

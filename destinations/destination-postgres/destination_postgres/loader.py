@@ -92,3 +92,6 @@ class PostgresLoader(SqlLoader):
 
     def commit_transaction(self) -> None:
         self.conn.commit()
+
+    def rollback_transaction(self) -> None:
+        self.conn.rollback()

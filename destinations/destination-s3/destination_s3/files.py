@@ -216,6 +216,13 @@ class FileLoader:
             logger.info(f"wrote {writer.rows:,} rows to {final}")
         self.open.clear()
 
+    def rollback(self) -> None:
+        """Drop the parts not published yet."""
+        for writer, _ in self.open.values():
+            writer.close()
+            os.remove(writer.path)
+        self.open.clear()
+
     def finalize(self, stream: TargetStream) -> None:
         """An overwrite is complete: move the new files into the stream's folder, then delete the old ones, so that
         readers see the old files until every new one is there (a new file may take an old one's name: kept).

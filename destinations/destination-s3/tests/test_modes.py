@@ -139,3 +139,17 @@ def test_overwrite_swap_shows_readers_every_old_file_until_every_new_one_is_ther
     assert keys_in(s3_store, "default/user/") == sorted(f"g2-{n}" for n in range(20))
     broken = [listing for listing in listings if not (old <= listing or new <= listing)]
     assert not broken, f"{len(broken)} of {len(listings)} listings lacked old and new files alike: {sorted(broken[0])}"
+
+
+def test_rows_no_state_covers_are_not_published_when_the_source_fails(cli: Cli, local_store: LocalStore) -> None:
+    """Rows that come while no STATE waits for a commit go into a part file at once: when the source fails before a
+    STATE covers them, that part is dropped, not published, and the retry's rows are there once."""
+    config, cat = local_store.config(format="jsonl"), catalog(stream_entry("t", PROPS, mode="append"))
+    error = {"message": "source broke", "failure_type": "transient_error"}
+    failure = {"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": 1.0, "error": error}}
+    run = cli.write(config, cat, [record("t", {"k": "a"}), record("t", {"k": "b"}), failure])
+    assert run.exit_code == 0, run.describe()
+    assert run.states == [] and local_store.files("default/t/") == []
+    run = cli.write(config, cat, [record("t", {"k": "a"}), record("t", {"k": "b"}), state("t", 1)])
+    assert run.exit_code == 0, run.describe()
+    assert keys_in(local_store, "default/t/") == ["a", "b"]
