@@ -109,7 +109,6 @@ class Sync:
         self.rows_since_commit, self.last_commit = 0, time.monotonic()
         self.held: list[tuple[TargetStream, pa.Table]] = []  # rows after the last STATE, not loaded yet
         self.held_bytes = 0
-        self.uncovered = 0  # rows loaded while no STATE waited for a commit, that no STATE covers yet
         # A commit due at a chunk's last STATE is made once the next chunk is parsed (or before rows past that STATE
         # are loaded): the chunk's rows load on the load thread meanwhile, so the commit waits for fewer of them
         self.commit_waiting = False
@@ -142,8 +141,10 @@ class Sync:
         if self.commit_waiting:  # at the last chunk's STATE, apart from the rows after it, as at every other
             self._commit(out)
         if self._source_failed():
-            dropped = sum(rows.num_rows for _, rows in self.held) + self.uncovered
-            if self.uncovered:
+            # no STATE waits: none came since the last commit, so no STATE covers the rows loaded since (see `_hold`)
+            uncovered = 0 if self.pending.waiting else self.rows_since_commit
+            dropped = sum(rows.num_rows for _, rows in self.held) + uncovered
+            if uncovered:
                 self.loader.rollback()
                 self.rows_since_commit = 0
             if dropped:
@@ -182,7 +183,6 @@ class Sync:
         if self.held_bytes > HOLD_BYTES and self.commit_waiting:  # at the STATE, before rows past it go in
             self._commit(out)
         if not self.pending.waiting:  # the transaction holds no row a STATE covers: these go in now (see above)
-            self.uncovered += sum(rows.num_rows for _, rows in self.held)
             self._load(self.held)
             self.held, self.held_bytes = [], 0
         elif self.held_bytes > HOLD_BYTES:  # a source that states rarely: bounded memory comes first
@@ -203,7 +203,6 @@ class Sync:
         trace = message.get("trace") or {}
         if message["type"] == "STATE":
             self.pending.state(message)
-            self.uncovered = 0
             self.stated.update(self._stated(message["state"]))
         elif message["type"] == "TRACE" and trace.get("type") == "ERROR":
             self.source_failed = True
