@@ -65,6 +65,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         counted: bool = True,
         content_type: str | None = None,
     ) -> None:
+        if counted:  # before the response goes out: a client that asks for the counts once it has it finds it counted
+            self._count(status)
         self.send_response(status)
         self.send_header("Content-Type", content_type or self.content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -72,8 +74,6 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(body)
-        if counted:
-            self._count(status)
 
     def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None, counted: bool = True) -> None:
         self._send(status, orjson.dumps(payload), headers, counted)
