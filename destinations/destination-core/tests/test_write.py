@@ -14,7 +14,17 @@ from typing import Any
 
 import pytest
 
-from source_core.testing import EMITTED_AT, catalog, lines, parse_output, record, state, status, stream_entry
+from source_core.testing import (
+    EMITTED_AT,
+    catalog,
+    lines,
+    parse_output,
+    record,
+    source_error,
+    state,
+    status,
+    stream_entry,
+)
 
 from .conftest import EVERY_KIND, Destination
 
@@ -266,8 +276,7 @@ def test_rows_after_the_last_state_of_a_failed_source_are_left_to_its_retry(
 ) -> None:
     """The retry starts from the last acknowledged STATE and sends those rows again: written now, they would be
     there twice."""
-    error = {"message": "source broke", "failure_type": "transient_error"}
-    failure = {"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": 1.0, "error": error}}
+    failure = source_error()
     entry = stream_entry("t", PROPS, mode=mode)
     first = [status("t", "STARTED"), *(record("t", {"id": n}) for n in (1, 2)), state("t", 1)]
     first += [record("t", {"id": n}) for n in (3, 4)]
@@ -288,8 +297,7 @@ def test_rows_loaded_after_every_state_was_acknowledged_are_rolled_back_when_the
     """Once a commit has acknowledged every STATE, the rows that follow go into the transaction at once (they are
     not held): when the source then fails, the transaction is rolled back, and the retry's rows are there once."""
     entry = stream_entry("t", PROPS, mode=mode)
-    error = {"message": "source broke", "failure_type": "transient_error"}
-    failure = {"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": 1.0, "error": error}}
+    failure = source_error()
     process = dest.start_write(catalog(entry), commit_interval_seconds=1, commit_interval_rows=1)
     assert process.stdin is not None
     try:
@@ -545,8 +553,7 @@ def test_empty_or_failed_input_never_replaces_a_table(dest: Destination) -> None
     nothing. One that reports no statuses but states the stream completes it, empty or not."""
     dest.write(catalog(stream_entry("t", PROPS)), [record("t", {"id": 1, "name": "old"}), state("t", 1)])
     overwrite = catalog(stream_entry("t", PROPS, mode="overwrite"))
-    error = {"message": "source broke", "failure_type": "config_error"}
-    failure = {"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": 1.0, "error": error}}
+    failure = source_error("config_error")
     for messages in (
         [],
         [failure],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from source_core.testing import catalog, record, state, status, stream_entry
+from source_core.testing import catalog, record, source_error, state, status, stream_entry
 
 from .conftest import Cli, LocalStore, S3Store, Store, read_file
 
@@ -145,8 +145,7 @@ def test_rows_no_state_covers_are_not_published_when_the_source_fails(cli: Cli, 
     """Rows that come while no STATE waits for a commit go into a part file at once: when the source fails before a
     STATE covers them, that part is dropped, not published, and the retry's rows are there once."""
     config, cat = local_store.config(format="jsonl"), catalog(stream_entry("t", PROPS, mode="append"))
-    error = {"message": "source broke", "failure_type": "transient_error"}
-    failure = {"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": 1.0, "error": error}}
+    failure = source_error()
     run = cli.write(config, cat, [record("t", {"k": "a"}), record("t", {"k": "b"}), failure])
     assert run.exit_code == 0, run.describe()
     assert run.states == [] and local_store.files("default/t/") == []

@@ -2,7 +2,16 @@
 (`cli`), messages and catalogs (`messages`) and the local PostgreSQL (`postgres`, which needs psycopg)."""
 
 from source_core.testing.cli import Cli, Run, lines, parse_output
-from source_core.testing.messages import EMITTED_AT, catalog, record, state, state_list, status, stream_entry
+from source_core.testing.messages import (
+    EMITTED_AT,
+    catalog,
+    record,
+    source_error,
+    state,
+    state_list,
+    status,
+    stream_entry,
+)
 from source_core.testing.servers import free_port, served, start_moto, start_server, stop_server
 
 __all__ = [
@@ -15,6 +24,7 @@ __all__ = [
     "parse_output",
     "record",
     "served",
+    "source_error",
     "start_moto",
     "start_server",
     "state",

@@ -39,6 +39,12 @@ def status(stream: str, value: str, namespace: str | None = None) -> dict[str, A
     return {"type": "TRACE", "trace": trace}
 
 
+def source_error(failure_type: str = "transient_error") -> dict[str, Any]:
+    """The TRACE ERROR a source sends when it fails."""
+    error = {"message": "source broke", "failure_type": failure_type}
+    return {"type": "TRACE", "trace": {"type": "ERROR", "emitted_at": 1.0, "error": error}}
+
+
 def state_list(state_payload: dict[str, Any]) -> list[dict[str, Any]]:
     """A STATE message's payload as the `--state` file content for the next run."""
     return [{"type": "STREAM", "stream": state_payload["stream"]}]
